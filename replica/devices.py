@@ -1,0 +1,110 @@
+"""One device per tower: physical GPUs when there are enough, else logical devices carved out of what exists.
+
+The paper put each tower on its own GTX 580 (PAPER.md 1). Here `--gpus=0,1` names the devices; with fewer
+physical GPUs than named, one GPU (or, with no GPU, the CPU) is split into logical devices before TensorFlow
+starts, so the same code path runs with physical and simulated devices.
+"""
+import dataclasses
+
+import tensorflow as tf
+from absl import logging
+
+
+class DeviceError(ValueError):
+    """A device list that cannot be satisfied on this machine (the message says what to do)."""
+
+
+def parse_gpus(text):
+    """'0,1' -> [0, 1]; a malformed or repeated list is a DeviceError."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or any(not p.isdigit() for p in parts):
+        raise DeviceError(f"--gpus={text!r} is not a comma-separated list of device indices such as 0,1")
+    ids = [int(p) for p in parts]
+    if len(set(ids)) != len(ids):
+        raise DeviceError(f"--gpus={text!r} names a device twice; name each device once, e.g. --gpus=0,1")
+    return ids
+
+
+def num_towers(towers):
+    return 2 if towers in (2, "2") else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DevicePlan:
+    """Where the towers go: `names[i]` is tower i's device; `carve` logical devices are split out of `parent`."""
+    names: tuple
+    kind: str            # "GPU" or "CPU"
+    carve: int = 0       # how many logical devices to create (0: use physical devices as they are)
+    parent: int = 0      # which physical device is split
+
+    def describe(self):
+        if self.carve:
+            what = f"physical GPU {self.parent}" if self.kind == "GPU" else "the CPU"
+            return f"simulating {self.carve} devices by splitting {what} into logical devices: {list(self.names)}"
+        return f"towers on physical devices {list(self.names)}"
+
+
+def plan_devices(towers, gpu_ids, physical_gpus):
+    """Decide the device of each tower; a request that cannot exist is a DeviceError.
+
+    towers: 2, 1, "merged" or "grouped"; gpu_ids: indices from --gpus; physical_gpus: how many GPUs exist.
+    Two towers take one or two devices (one device runs both towers); the single-device nets take one.
+    """
+    n = num_towers(towers)
+    if len(gpu_ids) > n:
+        raise DeviceError(f"--towers={towers} runs on at most {n} device(s) but --gpus names {len(gpu_ids)}; "
+                          f"use --gpus={','.join(map(str, range(n)))}")
+    if physical_gpus >= len(gpu_ids):
+        missing = [i for i in gpu_ids if i >= physical_gpus]
+        if missing:
+            raise DeviceError(f"GPU {missing[0]} does not exist: this machine has {physical_gpus} GPU(s), "
+                              f"numbered 0..{physical_gpus - 1}")
+        names = tuple(f"/device:GPU:{i}" for i in gpu_ids)
+        return DevicePlan(names * n if len(names) == 1 else names, "GPU")
+    # Fewer physical devices than asked for: carve logical devices numbered 0..k-1.
+    if sorted(gpu_ids) != list(range(len(gpu_ids))):
+        have = f"{physical_gpus} GPU(s)" if physical_gpus else "no GPU"
+        raise DeviceError(f"--gpus={','.join(map(str, gpu_ids))} cannot exist: this machine has {have}, so the "
+                          f"towers run on simulated devices numbered 0..{len(gpu_ids) - 1}")
+    kind = "GPU" if physical_gpus else "CPU"
+    names = tuple(f"/device:{kind}:{i}" for i in gpu_ids)
+    carve = len(gpu_ids) if len(gpu_ids) > 1 else 0
+    return DevicePlan(names * n if len(names) == 1 else names, kind, carve=carve)
+
+
+def apply_plan(plan, gpu_memory_mb=None):
+    """Create the plan's logical devices (before TensorFlow starts) and return the tower device names.
+
+    When TensorFlow has already started (a second model in one process), the existing logical devices are
+    reused if there are enough of them.
+    """
+    if plan.carve:
+        physical = tf.config.list_physical_devices(plan.kind)[plan.parent]
+        limit = gpu_memory_mb if plan.kind == "GPU" else None
+        if plan.kind == "GPU" and not limit:
+            raise DeviceError("splitting one GPU into two needs a memory limit per logical device: "
+                              "pass --gpu_memory_mb (e.g. half of the GPU's memory)")
+        config = [tf.config.LogicalDeviceConfiguration(memory_limit=limit)] * plan.carve
+        try:
+            tf.config.set_logical_device_configuration(physical, config)
+            logging.info(plan.describe())
+        except RuntimeError:
+            pass  # TensorFlow has started; check below that what exists is enough
+    logical = {d.name for d in tf.config.list_logical_devices(plan.kind)}
+    for name in plan.names:
+        if name not in logical:
+            raise DeviceError(f"device {name} is not available (TensorFlow started with {sorted(logical)}); "
+                              "configure devices before building any model")
+    return list(plan.names)
+
+
+def tower_devices(towers=2, gpus="0,1", gpu_memory_mb=None):
+    """The device name of each tower for `--towers` and `--gpus`, carving logical devices when needed."""
+    ids = gpus if isinstance(gpus, (list, tuple)) else parse_gpus(gpus)
+    plan = plan_devices(towers, ids, len(tf.config.list_physical_devices("GPU")))
+    return apply_plan(plan, gpu_memory_mb)
+
+
+def split_cpu(count=2):
+    """Split the CPU into `count` logical devices (tests and benchmarks); a no-op once TensorFlow has started."""
+    return apply_plan(DevicePlan(tuple(f"/device:CPU:{i}" for i in range(count)), "CPU", carve=count))

@@ -1,0 +1,212 @@
+"""AlexNet as the paper built it: two towers on two devices, and the nets it is compared with.
+
+`build_model(towers=2)` builds both towers explicitly, one set of layers per tower (`conv1_0`, `conv1_1`, ...,
+`fc7_1`, and one `fc8`), each tower's variables and ops on its own device; the towers exchange activations only
+at conv3, fc6, fc7 and fc8 (PAPER.md 1, paper 3.2). `towers=1` is the paper's one-GPU baseline and
+`towers="merged"` the dense single-device net (PAPER.md 2); `towers="grouped"` is Caffe's single-device form of
+the two towers (grouped convolutions), the same function as `towers=2`.
+"""
+import contextlib
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from replica import layers as L
+from replica import paper
+
+TOWER_CHOICES = (2, 1, "merged", "grouped")
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """How conv1 and the pools meet the input size; everything above conv1 is the paper's."""
+    input_size: int
+    conv1_kernel: int
+    conv1_stride: int
+    conv1_padding: str      # "valid" or "same"
+    pool_padding: str       # "VALID" or "SAME"
+    input_pad: int = 0      # zero rows/columns added at the bottom and right (224 + 3, PAPER.md 4)
+
+
+def imagenet_geometry(input_size=paper.INPUT_SIZE):
+    """227x227 input, or a 224 crop read with 3 zero pixels past its bottom/right edge (PAPER.md 4)."""
+    if input_size not in (227, 224):
+        raise ValueError(f"the ImageNet geometry takes input_size 227 or 224, not {input_size}")
+    return Geometry(input_size, paper.CONV1_KERNEL, paper.CONV1_STRIDE, "valid", "VALID",
+                    input_pad=227 - input_size)
+
+
+def small_image_geometry(input_size=32):
+    """32x32 inputs (CIFAR-10): conv1 5x5 stride 1 and 'same'-padded pools; maps 32, 16, 8, 4 (README)."""
+    return Geometry(input_size, 5, 1, "same", "SAME")
+
+
+def geometry_for(input_size):
+    return small_image_geometry(input_size) if input_size < 100 else imagenet_geometry(input_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """Which of the paper's nets: kernels per layer, towers, and how maps are grouped on one device."""
+    towers: int
+    widths: tuple
+    conv_groups: int = 1    # Keras `groups` of conv2, conv4 and conv5 (Caffe's grouped net)
+    lrn_groups: int = 1     # LRN normalises each group of maps on its own (each tower its own, PAPER.md 1)
+
+
+def design_for(towers, lrn_groups=None):
+    """The Design behind a `towers` choice; `lrn_groups` overrides the merged net's (for `collapse_to_merged`)."""
+    if towers in (2, "2"):
+        return Design(2, paper.TWO_TOWER_WIDTHS)
+    if towers in (1, "1"):
+        return Design(1, paper.ONE_GPU_WIDTHS)
+    if towers == "merged":
+        return Design(1, paper.MERGED_WIDTHS, lrn_groups=lrn_groups or 1)
+    if towers == "grouped":
+        return Design(1, paper.MERGED_WIDTHS, conv_groups=2, lrn_groups=2)
+    raise ValueError(f"towers must be one of 2, 1, 'merged', 'grouped'; got {towers!r}")
+
+
+class AlexNet(keras.Model):
+    """The network of PAPER.md 1-2; `call` returns the fc8 logits, `endpoints` every named activation."""
+
+    def __init__(self, design, geometry, devices=None, lrn="paper", pooling="overlapping", activation="relu",
+                 dropout_rate=paper.DROPOUT_RATE, num_classes=paper.NUM_CLASSES, name="alexnet"):
+        super().__init__(name=name)
+        if lrn not in L.LRN_MODES:
+            raise ValueError(f"lrn must be one of {L.LRN_MODES}, got {lrn!r}")
+        if pooling not in L.POOLING_MODES:
+            raise ValueError(f"pooling must be one of {L.POOLING_MODES}, got {pooling!r}")
+        if activation not in L.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(L.ACTIVATIONS)}, got {activation!r}")
+        if devices is not None and len(devices) != design.towers:
+            raise ValueError(f"{design.towers} tower(s) need {design.towers} device name(s), got {devices}")
+        self.design, self.geometry, self.devices = design, geometry, list(devices) if devices else None
+        self.lrn, self.pooling, self.activation = lrn, pooling, activation
+        self.dropout_rate, self.num_classes = dropout_rate, num_classes
+        c1, c2, c3, c4, c5, f6, f7 = design.widths
+        g = design.conv_groups
+        for t in range(design.towers):
+            setattr(self, self.layer_name("conv1", t),
+                    L.conv("conv1", c1, geometry.conv1_kernel, geometry.conv1_stride, geometry.conv1_padding,
+                           name=self.layer_name("conv1", t)))
+            setattr(self, self.layer_name("conv2", t),
+                    L.conv("conv2", c2, paper.CONV2_KERNEL, groups=g, name=self.layer_name("conv2", t)))
+            setattr(self, self.layer_name("conv3", t),
+                    L.conv("conv3", c3, paper.CONV345_KERNEL, name=self.layer_name("conv3", t)))
+            setattr(self, self.layer_name("conv4", t),
+                    L.conv("conv4", c4, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv4", t)))
+            setattr(self, self.layer_name("conv5", t),
+                    L.conv("conv5", c5, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv5", t)))
+            setattr(self, self.layer_name("fc6", t), L.dense("fc6", f6, name=self.layer_name("fc6", t)))
+            setattr(self, self.layer_name("fc7", t), L.dense("fc7", f7, name=self.layer_name("fc7", t)))
+        self.fc8 = L.dense("fc8", num_classes, name="fc8")
+
+    # --- names and places -------------------------------------------------------------------------------------
+    def layer_name(self, layer, tower):
+        """The paper's name with the tower as suffix (`conv1_0`), or the bare name in a one-tower net."""
+        return layer if self.design.towers == 1 or layer == "fc8" else f"{layer}_{tower}"
+
+    def paper_layer(self, layer, tower):
+        return self.get_layer(self.layer_name(layer, tower))
+
+    def tower_device(self, tower):
+        """Tower i's device (fc8 sits on tower 0's, as in cuda-convnet2), or None: TensorFlow's default."""
+        return self.devices[tower] if self.devices else None
+
+    def on_tower(self, tower):
+        device = self.tower_device(tower)
+        return tf.device(device) if device else contextlib.nullcontext()
+
+    @property
+    def towers(self):
+        return range(self.design.towers)
+
+    # --- the forward pass -------------------------------------------------------------------------------------
+    def build(self, input_shape):
+        # Build every layer eagerly inside its tower's device scope, so each variable is created on that device
+        # (Keras would otherwise build them in a scratch graph whose variables ignore tf.device).
+        size = self.geometry.input_size
+        self.endpoints(tf.zeros([1, size, size, 3]))
+
+    def call(self, images, training=False, dropout_seed=None):
+        return self.endpoints(images, training=training, dropout_seed=dropout_seed)["fc8"]
+
+    def endpoints(self, images, training=False, dropout_seed=None):
+        """Every named activation, in order: `conv1_0` (after the non-linearity), `pool1_0`, ..., `fc8` (logits).
+
+        `dropout_seed` (shape [2] int) draws the dropout masks statelessly when training.
+        """
+        act = L.ACTIVATIONS[self.activation]
+        out = {}
+        if training and self.dropout_rate > 0 and dropout_seed is None:
+            dropout_seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
+
+        def conv_block(layer, t, x, normalise, pool):
+            with self.on_tower(t):
+                x = act(self.paper_layer(layer, t)(x))
+                out[self.layer_name(layer, t)] = x
+                if normalise:
+                    x = L.local_response_norm(x, self.lrn, self.design.lrn_groups)
+                if pool:
+                    x = L.max_pool(x, self.pooling, self.geometry.pool_padding)
+                    out[self.layer_name("pool" + layer[-1], t)] = x
+                return x
+
+        def exchange(xs, t):
+            """What tower t's layer sees at an exchange point: [tower 0, tower 1] concatenated on its device."""
+            with self.on_tower(t):
+                return xs[0] if len(xs) == 1 else tf.concat(xs, axis=-1)
+
+        def fc_block(layer, t, x, index):
+            with self.on_tower(t):
+                x = act(self.paper_layer(layer, t)(x))
+                out[self.layer_name(layer, t)] = x
+                if training and self.dropout_rate > 0:
+                    seed = tf.random.experimental.stateless_fold_in(tf.cast(dropout_seed, tf.int64), 10 * t + index)
+                    x = L.dropout(x, self.dropout_rate, seed)
+                return x
+
+        pad = self.geometry.input_pad
+        xs = []
+        for t in self.towers:
+            with self.on_tower(t):
+                x = tf.pad(images, [[0, 0], [0, pad], [0, pad], [0, 0]]) if pad else images
+            xs.append(conv_block("conv1", t, x, normalise=True, pool=True))
+        xs = [conv_block("conv2", t, xs[t], normalise=True, pool=True) for t in self.towers]
+        xs = [conv_block("conv3", t, exchange(xs, t), normalise=False, pool=False) for t in self.towers]
+        xs = [conv_block("conv4", t, xs[t], normalise=False, pool=False) for t in self.towers]
+        xs = [conv_block("conv5", t, xs[t], normalise=False, pool=True) for t in self.towers]
+        flat = []
+        for t in self.towers:
+            seen = exchange(xs, t)  # fc6 sees pool5 of both towers, 6x6x(128 + 128), flattened in NHWC order
+            with self.on_tower(t):
+                flat.append(tf.reshape(seen, [tf.shape(seen)[0], -1]))
+        hs = [fc_block("fc6", t, flat[t], 6) for t in self.towers]
+        hs = [fc_block("fc7", t, exchange(hs, t), 7) for t in self.towers]
+        with self.on_tower(0):
+            out["fc8"] = self.fc8(exchange(hs, 0))
+        return out
+
+
+def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_size=paper.INPUT_SIZE, lrn="paper",
+                pooling="overlapping", activation="relu", dropout_rate=paper.DROPOUT_RATE, lrn_groups=None,
+                name=None):
+    """Build one of the paper's nets and create its variables on their devices.
+
+    towers: 2 (the paper's two towers), 1 (the one-GPU baseline), "merged" (dense single-device net) or
+      "grouped" (the two towers as grouped convolutions on one device).
+    devices: one device name per tower (see `replica.devices`), or None for TensorFlow's default placement.
+    input_size: 227 (default), 224 (a 224 crop read with 3 zero pixels past its edge, PAPER.md 4), or a small
+      size such as 32, which selects the small-image geometry (conv1 5x5/1, 'same' pools).
+    lrn: "paper" (alpha 1e-4), "cuda-convnet" (alpha 1e-4 / 5) or "none" (PAPER.md 3).
+    pooling: "overlapping" (3/2) or "non-overlapping" (2/2).
+    lrn_groups: the merged net's LRN groups (2 normalises each tower's half on its own; used by the collapse).
+    """
+    design = design_for(towers, lrn_groups)
+    model = AlexNet(design, geometry_for(input_size), devices=devices, lrn=lrn, pooling=pooling,
+                    activation=activation, dropout_rate=dropout_rate, num_classes=num_classes,
+                    name=name or f"alexnet_{towers}")
+    model.build((None, input_size, input_size, 3))
+    return model

@@ -1,0 +1,98 @@
+"""Placement: every variable and op of tower i on device i, read from where they actually ran."""
+import re
+
+import pytest
+import tensorflow as tf
+from tensorflow.python.eager import context
+
+import replica
+from replica.devices import DeviceError, parse_gpus, plan_devices
+
+
+def test_parse_gpus():
+    assert parse_gpus("0,1") == [0, 1]
+    for bad in ("0,,1", "a", "0,0", "-1", ""):
+        with pytest.raises(DeviceError):
+            parse_gpus(bad)
+
+
+def test_plans():
+    assert plan_devices(2, [0, 1], physical_gpus=2).names == ("/device:GPU:0", "/device:GPU:1")
+    assert plan_devices(2, [1, 0], physical_gpus=4).names == ("/device:GPU:1", "/device:GPU:0")
+    one_gpu = plan_devices(2, [0, 1], physical_gpus=1)
+    assert one_gpu.kind == "GPU" and one_gpu.carve == 2 and one_gpu.names == ("/device:GPU:0", "/device:GPU:1")
+    cpu = plan_devices(2, [0, 1], physical_gpus=0)
+    assert cpu.kind == "CPU" and cpu.carve == 2
+    both_on_one = plan_devices(2, [0], physical_gpus=0)
+    assert both_on_one.names == ("/device:CPU:0", "/device:CPU:0") and both_on_one.carve == 0
+    assert plan_devices("merged", [0], physical_gpus=0).names == ("/device:CPU:0",)
+
+
+@pytest.mark.parametrize("towers,ids,gpus,message", [
+    (2, [0, 7], 2, "GPU 7 does not exist"),
+    (2, [0, 7], 0, "cannot exist"),
+    ("merged", [0, 1], 2, "at most 1"),
+    (1, [0, 1], 0, "at most 1"),
+    (2, [0, 1, 2], 4, "at most 2"),
+])
+def test_impossible_requests(towers, ids, gpus, message):
+    with pytest.raises(DeviceError, match=message):
+        plan_devices(towers, ids, physical_gpus=gpus)
+
+
+@pytest.fixture(scope="module")
+def placed(two_devices_module):
+    return replica.build_model(2, num_classes=10, input_size=32, devices=two_devices_module)
+
+
+@pytest.fixture(scope="module")
+def two_devices_module():
+    return replica.tower_devices(2, "0,1")
+
+
+def tower_of(name):
+    return 0 if name.startswith("fc8") else int(name.split("/")[-2 if "/" in name else 0].split("_")[1])
+
+
+def test_every_variable_lives_on_its_towers_device(placed, two_devices_module):
+    for var in placed.variables:
+        layer = var.path.split("/")[-2]
+        want = two_devices_module[0 if layer == "fc8" else int(layer.split("_")[1])]
+        assert var.value.device.endswith(want.split("/device:")[1]), (var.path, var.value.device)
+
+
+def test_every_activation_is_computed_on_its_towers_device(placed, two_devices_module):
+    for name, tensor in placed.endpoints(tf.zeros([2, 32, 32, 3])).items():
+        want = two_devices_module[0 if name == "fc8" else int(name.split("_")[1])]
+        assert tensor.device.endswith(want.split("/device:")[1]), (name, tensor.device)
+
+
+def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module):
+    """Forward and backward ops of a compiled step, as the runtime placed them (partition graphs)."""
+    @tf.function
+    def step(x):
+        loss = tf.reduce_sum(placed(x, training=True, dropout_seed=tf.constant([1, 2], tf.int64)) ** 2)
+        return tf.gradients(loss, placed.trainable_variables)
+
+    context.enable_run_metadata()
+    try:
+        step(tf.zeros([2, 32, 32, 3]))
+        metadata = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    compute = []   # (node name, op type, device) of every convolution and matrix product that ran
+    for function_graph in metadata.function_graphs:
+        for partition in function_graph.partition_graphs:
+            compute += [(n.name, n.op, n.device) for n in partition.node if "Conv2D" in n.op or "MatMul" in n.op]
+    short = [d.split("/device:")[1] for d in two_devices_module]
+    # Backward: every tower layer's gradient ops, found by name, ran on that tower's device.
+    seen = set()
+    for name, _, device in compute:
+        match = re.search(r"/(conv[1-5]|fc[67])_([01])(_\d+)?/", name)
+        if name.startswith("gradients/") and match:
+            assert device.endswith(short[int(match.group(2))]), (name, device)
+            seen.add(match.group(1, 2))
+    assert len(seen) == 14
+    # Forward: (grappler fuses and renames them) 5 convolutions + fc6, fc7 per tower, and fc8 on tower 0.
+    forward = [device for name, _, device in compute if not name.startswith("gradients/")]
+    assert sum(d.endswith(short[0]) for d in forward) == 8 and sum(d.endswith(short[1]) for d in forward) == 7

@@ -1,0 +1,49 @@
+"""The same weights give the same logits on two devices, on one device, grouped, and collapsed (PAPER.md 1-2)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import replica
+from tests.conftest import lively_weights
+
+
+def relative_error(a, b):
+    return float(np.abs(a - b).max() / np.abs(a).max())
+
+
+@pytest.fixture(scope="module")
+def source():
+    devices = replica.tower_devices(2, "0,1")
+    model = lively_weights(replica.build_model(2, num_classes=10, devices=devices))
+    images = tf.random.uniform([2, 227, 227, 3], -120, 120, seed=7)   # mean-subtracted pixels: LRN is active
+    logits = model(images).numpy()
+    assert logits.std() > 0.1   # the comparison below is not between two near-constant outputs
+    return model, images, logits
+
+
+def test_two_devices_equal_one_device(source):
+    model, images, logits = source
+    one = replica.copy_weights(model, replica.build_model(2, num_classes=10, devices=["/device:CPU:0"] * 2))
+    assert relative_error(logits, one(images).numpy()) < 1e-5
+
+
+def test_grouped_convolution_net_computes_the_same_function(source):
+    model, images, logits = source
+    assert relative_error(logits, replica.to_grouped(model)(images).numpy()) < 1e-5
+
+
+def test_collapsed_merged_net_computes_the_same_function(source):
+    model, images, logits = source
+    merged = replica.collapse_to_merged(model)
+    assert merged.count_params() == 62_378_344 - 4_097_000 + 4096 * 10 + 10   # the merged net, with 10 classes
+    assert relative_error(logits, merged(images).numpy()) < 1e-5
+    # the off-diagonal blocks are zero: tower 0's conv2 maps never saw tower 1's conv1 maps
+    assert not merged.get_layer("conv2").kernel.numpy()[:, :, 48:, :128].any()
+
+
+def test_lrn_across_all_maps_is_not_the_towers_function(source):
+    """Caffe's single LRN over all 96/256 maps differs at the tower boundary (PAPER.md 1)."""
+    model, images, logits = source
+    across = replica.collapse_to_merged(model)
+    across.design = replica.model.design_for("merged")   # LRN over all maps, as a plain merged net does
+    assert relative_error(logits, across(images).numpy()) > 1e-4

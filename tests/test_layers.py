@@ -1,0 +1,50 @@
+"""LRN against a direct numpy evaluation of the paper's formula (PAPER.md 3)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from replica import layers, paper
+
+
+def lrn_by_formula(a, alpha, n=5, k=2.0, beta=0.75):
+    """b_i = a_i / (k + alpha * sum_{j=max(0,i-n/2)}^{min(N-1,i+n/2)} a_j^2)^beta, over the last axis."""
+    maps = a.shape[-1]
+    b = np.empty_like(a, dtype=np.float64)
+    for i in range(maps):
+        lo, hi = max(0, i - n // 2), min(maps - 1, i + n // 2)
+        b[..., i] = a[..., i] / (k + alpha * np.sum(a[..., lo:hi + 1] ** 2, axis=-1)) ** beta
+    return b
+
+
+@pytest.mark.parametrize("mode,alpha", [("paper", 1e-4), ("cuda-convnet", 2e-5)])
+def test_lrn_matches_the_formula(mode, alpha):
+    a = np.random.default_rng(0).uniform(0, 30, (2, 3, 3, 16)).astype(np.float32)  # large: the sum matters
+    got = layers.local_response_norm(tf.constant(a), mode).numpy()
+    want = lrn_by_formula(a.astype(np.float64), alpha)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert not np.allclose(got, a / paper.LRN_K ** paper.LRN_BETA, rtol=1e-3)  # the neighbours did count
+
+
+def test_lrn_per_group_normalises_each_towers_maps_on_its_own():
+    a = np.random.default_rng(1).uniform(0, 30, (1, 2, 2, 96)).astype(np.float32)
+    got = layers.local_response_norm(tf.constant(a), "paper", groups=2).numpy()
+    want = np.concatenate([lrn_by_formula(a[..., :48], 1e-4), lrn_by_formula(a[..., 48:], 1e-4)], -1)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    across = layers.local_response_norm(tf.constant(a), "paper", groups=1).numpy()
+    boundary = [46, 47, 48, 49]
+    assert not np.allclose(across[..., boundary], got[..., boundary], rtol=1e-4)   # Caffe's LRN differs here
+    np.testing.assert_allclose(across[..., :46], got[..., :46], rtol=1e-6)
+
+
+def test_lrn_none_is_identity():
+    a = tf.random.uniform([1, 2, 2, 8])
+    assert layers.local_response_norm(a, "none") is a
+
+
+def test_dropout_is_inverted_and_reproducible():
+    x = tf.ones([1000, 64])
+    seed = tf.constant([3, 4], tf.int64)
+    a, b = layers.dropout(x, 0.5, seed).numpy(), layers.dropout(x, 0.5, seed).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert set(np.unique(a)) == {0.0, 2.0}
+    assert abs((a == 0).mean() - 0.5) < 0.01

@@ -1,0 +1,81 @@
+"""The three nets built exactly: parameters, map sizes, names, initialisation (PAPER.md 1 and 2)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import replica
+from replica import paper
+from tests.conftest import lively_weights
+
+PER_LAYER_PARAMS_TWO_TOWERS = {"conv1": 34_944, "conv2": 307_456, "conv3": 885_120, "conv4": 663_936,
+                               "conv5": 442_624, "fc6": 37_752_832, "fc7": 16_781_312, "fc8": 4_097_000}
+
+
+@pytest.fixture(scope="module")
+def towers():
+    return replica.build_model(2)
+
+
+@pytest.mark.parametrize("kind,params", [(2, 60_965_224), (1, 59_798_312), ("merged", 62_378_344),
+                                         ("grouped", 60_965_224)])
+def test_exact_parameter_counts(kind, params):
+    assert replica.build_model(kind).count_params() == params
+
+
+def test_per_layer_parameters_and_names(towers):
+    names = [layer.name for layer in towers.layers]
+    assert names == [f"{l}_{t}" for t in (0, 1) for l in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+                     ] + ["fc8"]
+    for layer, want in PER_LAYER_PARAMS_TWO_TOWERS.items():
+        got = sum(l.count_params() for l in towers.layers if l.name.split("_")[0] == layer)
+        assert got == want, layer
+    assert [l.name for l in replica.build_model("merged").layers] == list(paper.LAYER_NAMES)
+
+
+def test_map_sizes_at_227(towers):
+    ends = towers.endpoints(tf.zeros([1, 227, 227, 3]))
+    assert [ends[k].shape[1] for k in ("conv1_0", "pool1_0", "pool2_1", "conv5_0", "pool5_1")] == [55, 27, 13, 13, 6]
+    assert ends["conv3_0"].shape[-1] == 192 and ends["fc8"].shape[-1] == 1000
+
+
+def test_small_image_geometry_keeps_widths_and_exchanges():
+    net = replica.build_model(2, num_classes=10, input_size=32)
+    ends = net.endpoints(tf.zeros([1, 32, 32, 3]))
+    assert [ends[k].shape[1] for k in ("conv1_0", "pool1_0", "pool2_0", "conv5_1", "pool5_0")] == [32, 16, 8, 8, 4]
+    assert net.get_layer("conv3_0").kernel.shape == (3, 3, 256, 192)   # still sees both towers
+    assert net.get_layer("conv4_1").kernel.shape == (3, 3, 192, 192)   # still its own tower only
+    assert net.get_layer("fc6_0").kernel.shape == (4 * 4 * 256, 2048)
+    assert net.get_layer("conv1_0").kernel.shape == (5, 5, 3, 48)
+
+
+def test_initialisation_follows_the_paper(towers):
+    for layer in towers.layers:
+        kernel, bias = (w.numpy() for w in (layer.kernel, layer.bias))
+        if kernel.size > 10_000:
+            assert abs(kernel.std() - 0.01) < 0.001, layer.name
+            assert abs(kernel.mean()) < 0.001, layer.name
+        want = 1.0 if layer.name.split("_")[0] in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
+        assert np.all(bias == want), layer.name
+
+
+def test_224_crop_equals_227_with_three_zero_rows_and_columns():
+    at_227 = lively_weights(replica.build_model(2, num_classes=10, input_size=227))
+    at_224 = replica.copy_weights(at_227, replica.build_model(2, num_classes=10, input_size=224))
+    crop = tf.random.uniform([2, 224, 224, 3], -1, 1, seed=0)
+    padded = tf.pad(crop, [[0, 0], [0, 3], [0, 3], [0, 0]])
+    np.testing.assert_allclose(at_224(crop).numpy(), at_227(padded).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("option,value", [("lrn", "cuda"), ("pooling", "2x2"), ("activation", "gelu")])
+def test_bad_options_are_refused(option, value):
+    with pytest.raises(ValueError, match=option):
+        replica.build_model(2, **{option: value})
+
+
+def test_pooling_and_activation_options_change_the_function():
+    base = lively_weights(replica.build_model(2, num_classes=10, input_size=32))
+    x = tf.random.uniform([2, 32, 32, 3], -1, 1, seed=1)
+    for option in (dict(pooling="non-overlapping"), dict(activation="tanh"), dict(lrn="none"),
+                   dict(lrn="cuda-convnet")):
+        other = replica.copy_weights(base, replica.build_model(2, num_classes=10, input_size=32, **option))
+        assert not np.allclose(base(x).numpy(), other(x).numpy(), rtol=1e-4), option
