@@ -28,6 +28,45 @@ flags.DEFINE_enum("lrn", "paper", ["paper", "cuda-convnet", "none"], "LRN consta
 flags.DEFINE_enum("pooling", "overlapping", ["overlapping", "non-overlapping"], "3/2 or 2/2 max pooling.")
 flags.DEFINE_enum("activation", "relu", ["relu", "tanh"], "Non-linearity after every layer but fc8.")
 flags.DEFINE_float("dropout", 0.5, "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")
+flags.DEFINE_float("positive_bias", None, "Initial bias of conv2, conv4, conv5, fc6, fc7: the paper's 1 (default "
+                   "for ImageNet), Caffe's 0.1 (default for CIFAR-10, where bias 1 diverges: README).")
+
+# data (PAPER.md 3)
+flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "imagenet_folder"], "cifar10 (canonical python batches) or "
+                  "imagenet_folder (train/<class>/*.JPEG and val/<class>/*.JPEG).")
+flags.DEFINE_string("data_dir", None, "The data folder. cifar10: a cifar-10-batches-py folder; unset uses the "
+                    "shipped 2,000/500-image slice; 'download' fetches the full set through Keras.")
+flags.DEFINE_bool("pca_colour", False, "PCA colour augmentation (paper 4.1).")
+flags.DEFINE_bool("augment", True, "Random crops and mirrors for training (off: centre crops).")
+flags.DEFINE_string("cache_dir", None, "Where the mean image and PCA statistics of an image folder are cached "
+                    "(default ~/.cache/alexnet-replica).")
+flags.DEFINE_bool("cache_decoded", False, "Keep the decoded 256x256 training images in memory.")
+flags.DEFINE_integer("train_limit", 0, "Train on the first N training images only (0: all).")
+
+# the recipe (PAPER.md 3)
+flags.DEFINE_integer("batch_size", 128, "Images per step.")
+flags.DEFINE_float("learning_rate", 0.01, "Initial learning rate.")
+flags.DEFINE_float("momentum", 0.9, "Momentum.")
+flags.DEFINE_float("weight_decay", 0.0005, "Weight decay, coupled through the momentum.")
+flags.DEFINE_bool("decay_biases", False, "Apply weight decay to the biases too.")
+flags.DEFINE_integer("epochs", None, "Epochs at most (default 90 for ImageNet, 10 for CIFAR-10).")
+flags.DEFINE_integer("lr_patience", 2, "Epochs without a lower validation error before the learning rate drops.")
+flags.DEFINE_integer("lr_drops", 3, "How many times the learning rate is divided before the run ends.")
+flags.DEFINE_float("lr_drop_factor", 10.0, "What each drop divides the learning rate by.")
+flags.DEFINE_integer("max_steps", 0, "Stop after this many steps in all (0: no limit).")
+
+# the run
+flags.DEFINE_string("run_dir", None, "Run folder: checkpoints, TensorBoard logs, results.json "
+                    "(default runs/<dataset>-towers<towers>).")
+flags.DEFINE_bool("resume", True, "Resume when the run folder has a checkpoint (--noresume refuses to touch one).")
+flags.DEFINE_integer("seed", 0, "Seed of the weights, the data order, the crops and the dropout masks.")
+flags.DEFINE_bool("deterministic", False, "Deterministic kernels: two runs with one seed give the same losses.")
+flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints (one is also written at each epoch's end).")
+flags.DEFINE_integer("log_every", 20, "Steps between progress lines and TensorBoard points.")
+flags.DEFINE_integer("eval_limit", 0, "Evaluate on at most N images at each epoch's end (0: all).")
+flags.DEFINE_bool("ten_crop", True, "Also evaluate with the 10 crops at the end.")
+flags.DEFINE_bool("eval_only", False, "Evaluate --checkpoint and exit.")
+flags.DEFINE_string("checkpoint", None, "With --eval_only: a run folder or a checkpoint path.")
 
 
 def towers_value(text):
@@ -43,6 +82,15 @@ def fail(message):
 def validate_flags():
     if FLAGS.towers not in ("1", "2", "merged", "grouped"):
         fail(f"--towers={FLAGS.towers} is not one of 2, 1, merged, grouped")
+    positive = {"batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate, "lr_drop_factor":
+                FLAGS.lr_drop_factor, "checkpoint_every": FLAGS.checkpoint_every, "log_every": FLAGS.log_every}
+    for name, value in positive.items():
+        if not value > 0:
+            fail(f"--{name}={value} must be positive")
+    if not 0 <= FLAGS.dropout < 1:
+        fail(f"--dropout={FLAGS.dropout} must be in [0, 1)")
+    if FLAGS.epochs is not None and FLAGS.epochs < 1:
+        fail(f"--epochs={FLAGS.epochs} must be at least 1")
 
 
 def resolve_devices():
@@ -58,6 +106,19 @@ def model_options():
     return dict(lrn=FLAGS.lrn, pooling=FLAGS.pooling, activation=FLAGS.activation, dropout_rate=FLAGS.dropout)
 
 
+# Flags that define the network and the data of a run: a resumed run must use the ones it started with.
+RUN_DEFINING = ("towers", "input_size", "num_classes", "lrn", "pooling", "activation", "dropout", "positive_bias",
+                "dataset", "data_dir", "train_limit", "batch_size", "seed")
+
+
+def dataset_defaults():
+    """Defaults that depend on the data set: CIFAR-10's small geometry and Caffe's bias (README, deviations)."""
+    cifar = FLAGS.dataset == "cifar10"
+    return {"input_size": FLAGS.input_size or (32 if cifar else 227),
+            "positive_bias": FLAGS.positive_bias if FLAGS.positive_bias is not None else (0.1 if cifar else 1.0),
+            "epochs": FLAGS.epochs or (10 if cifar else 90)}
+
+
 def print_summary(devices):
     import replica
     towers = towers_value(FLAGS.towers)
@@ -68,15 +129,129 @@ def print_summary(devices):
     print(replica.format_table(replica.layer_table(model), towers))
 
 
+def load_data(input_size):
+    from replica import input_pipeline
+    try:
+        return input_pipeline.load_data(FLAGS.dataset, FLAGS.data_dir, input_size=input_size,
+                                        pca_colour_augment=FLAGS.pca_colour, augment=FLAGS.augment,
+                                        cache_dir=FLAGS.cache_dir, cache_decoded=FLAGS.cache_decoded,
+                                        train_limit=FLAGS.train_limit or None)
+    except input_pipeline.DataError as e:
+        fail(str(e))
+
+
+def run_config(defaults, data):
+    values = {name: FLAGS[name].value for name in RUN_DEFINING}
+    values.update(input_size=defaults["input_size"], positive_bias=defaults["positive_bias"],
+                  num_classes=FLAGS.num_classes or data.num_classes)
+    return values
+
+
+def check_resumable(run_dir, config):
+    """A run folder is resumed only with the flags it started with; nothing in it is overwritten otherwise."""
+    import json
+    import pathlib
+    saved_file = pathlib.Path(run_dir) / "run_config.json"
+    has_checkpoint = (pathlib.Path(run_dir) / "checkpoints" / "checkpoint").is_file()
+    if has_checkpoint and not FLAGS.resume:
+        fail(f"{run_dir} already holds a checkpoint; pass another --run_dir, or drop --noresume to resume it")
+    if saved_file.is_file():
+        saved = json.loads(saved_file.read_text())
+        changed = [f"--{k}={config[k]} (started with {saved.get(k)})" for k in config if saved.get(k) != config[k]]
+        if changed and has_checkpoint:
+            fail(f"{run_dir} was started with other flags: {', '.join(changed)}; use another --run_dir")
+    pathlib.Path(run_dir).mkdir(parents=True, exist_ok=True)
+    saved_file.write_text(json.dumps(config, indent=2))
+
+
+def build(devices, config):
+    import replica
+    return replica.build_model(towers_value(config["towers"]), num_classes=config["num_classes"], devices=devices,
+                               input_size=config["input_size"], lrn=config["lrn"], pooling=config["pooling"],
+                               activation=config["activation"], dropout_rate=config["dropout"],
+                               positive_bias=config["positive_bias"])
+
+
+def train(devices):
+    from replica import input_pipeline
+    from replica import train as train_lib
+    defaults = dataset_defaults()
+    train_lib.set_determinism(FLAGS.seed, FLAGS.deterministic)
+    data = load_data(defaults["input_size"])
+    config = run_config(defaults, data)
+    run_dir = FLAGS.run_dir or f"runs/{FLAGS.dataset}-towers{FLAGS.towers}"
+    check_resumable(run_dir, config)
+    model = build(devices, config)
+    recipe = train_lib.TrainConfig(
+        batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
+        weight_decay=FLAGS.weight_decay, decay_biases=FLAGS.decay_biases, epochs=defaults["epochs"],
+        lr_drop_factor=FLAGS.lr_drop_factor, lr_drops=FLAGS.lr_drops, lr_patience=FLAGS.lr_patience,
+        seed=FLAGS.seed, deterministic=FLAGS.deterministic, max_steps=FLAGS.max_steps,
+        checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, eval_limit=FLAGS.eval_limit,
+        final_ten_crop=FLAGS.ten_crop)
+    flag_values = {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])}
+    trainer = train_lib.Trainer(model, data, run_dir, recipe, run_info={"flags": flag_values, "run_config": config})
+    logging.info("training --towers=%s on %s (%d train / %d eval images) in %s, devices %s", FLAGS.towers,
+                 data.source, data.train_size(), data.eval_size(), run_dir, devices)
+    try:
+        results = trainer.train()
+    except (train_lib.NonFiniteLoss, train_lib.Interrupted, input_pipeline.DataError) as e:
+        fail(str(e))
+    final = results["final"]
+    print(f"run {run_dir}: {results['steps']} steps, {results['epochs_completed']} epochs; test top-1 error "
+          f"{final['centre_top1_error']:.4f} (centre)" + (f", {final['ten_crop_top1_error']:.4f} (10 crops)"
+                                                        if "ten_crop_top1_error" in final else "")
+          + f"; top-5 {final['centre_top5_error']:.4f}; results in {run_dir}/results.json")
+    return 0
+
+
+def evaluate_only(devices):
+    import json
+    import pathlib
+    import tensorflow as tf
+    from replica import evaluate as evaluate_lib
+    if not FLAGS.checkpoint:
+        fail("--eval_only needs --checkpoint=<run folder or checkpoint path>")
+    path = pathlib.Path(FLAGS.checkpoint)
+    run_dir = path if path.is_dir() else path.parent.parent
+    config_file = run_dir / "run_config.json"
+    if not config_file.is_file():
+        fail(f"{run_dir} has no run_config.json: point --checkpoint at a run folder made by run_experiment.py")
+    config = json.loads(config_file.read_text())
+    checkpoint = tf.train.latest_checkpoint(str(path / "checkpoints")) if path.is_dir() else str(path)
+    if not checkpoint or not tf.io.gfile.exists(checkpoint + ".index"):
+        fail(f"no checkpoint found at {FLAGS.checkpoint}")
+    if towers_value(config["towers"]) != towers_value(FLAGS.towers) and FLAGS["towers"].present:
+        fail(f"the checkpoint holds --towers={config['towers']}, not --towers={FLAGS.towers}")
+    FLAGS.dataset, FLAGS.data_dir = config["dataset"], config["data_dir"]
+    data = load_data(config["input_size"])
+    model = build(devices, config)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    for ten_crop in (False, True):
+        result = evaluate_lib.evaluate(model, data, ten_crop=ten_crop)
+        print(f"{'10 crops' if ten_crop else 'centre  '}: top-1 error {result['top1_error']:.4f}  top-5 error "
+              f"{result['top5_error']:.4f}  ({result['images']} images, {checkpoint})")
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
     validate_flags()
+    if FLAGS.eval_only and FLAGS.checkpoint:
+        import json
+        import pathlib
+        path = pathlib.Path(FLAGS.checkpoint)
+        config_file = (path if path.is_dir() else path.parent.parent) / "run_config.json"
+        if config_file.is_file() and not FLAGS["towers"].present:
+            FLAGS.towers = str(json.loads(config_file.read_text())["towers"])
     devices = resolve_devices()
     if FLAGS.summary:
         print_summary(devices)
         return 0
-    fail("training arrives with issue 3; use --summary")
+    if FLAGS.eval_only:
+        return evaluate_only(devices)
+    return train(devices)
 
 
 if __name__ == "__main__":

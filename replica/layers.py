@@ -13,23 +13,26 @@ def weight_initializer(seed=None):
     return keras.initializers.RandomNormal(mean=0.0, stddev=paper.WEIGHT_INIT_STDDEV, seed=seed)
 
 
-def bias_initializer(layer):
-    """Bias 1 on conv2, conv4, conv5, fc6, fc7 and 0 elsewhere (PAPER.md 1); `layer` is the paper's name."""
-    return keras.initializers.Constant(1.0 if layer in paper.BIAS_ONE_LAYERS else 0.0)
+def bias_initializer(layer, positive_bias=paper.POSITIVE_BIAS):
+    """Bias 1 on conv2, conv4, conv5, fc6, fc7 and 0 elsewhere (PAPER.md 1); `layer` is the paper's name.
+
+    `positive_bias` 0.1 is Caffe's value (PAPER.md 1: bias 1 can stall training).
+    """
+    return keras.initializers.Constant(positive_bias if layer in paper.BIAS_ONE_LAYERS else 0.0)
 
 
-def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None):
+def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None, positive_bias=paper.POSITIVE_BIAS):
     """A convolution named after the paper's layer, with the paper's initialisation; the activation follows."""
     return keras.layers.Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups,
-        kernel_initializer=weight_initializer(), bias_initializer=bias_initializer(layer),
+        kernel_initializer=weight_initializer(), bias_initializer=bias_initializer(layer, positive_bias),
         name=name or layer)
 
 
-def dense(layer, units, name=None):
+def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS):
     """A fully-connected layer with the paper's initialisation; the activation follows."""
     return keras.layers.Dense(units, kernel_initializer=weight_initializer(),
-                              bias_initializer=bias_initializer(layer), name=name or layer)
+                              bias_initializer=bias_initializer(layer, positive_bias), name=name or layer)
 
 
 LRN_MODES = ("paper", "cuda-convnet", "none")

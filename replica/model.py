@@ -72,7 +72,8 @@ class AlexNet(keras.Model):
     """The network of PAPER.md 1-2; `call` returns the fc8 logits, `endpoints` every named activation."""
 
     def __init__(self, design, geometry, devices=None, lrn="paper", pooling="overlapping", activation="relu",
-                 dropout_rate=paper.DROPOUT_RATE, num_classes=paper.NUM_CLASSES, name="alexnet"):
+                 dropout_rate=paper.DROPOUT_RATE, num_classes=paper.NUM_CLASSES, positive_bias=paper.POSITIVE_BIAS,
+                 name="alexnet"):
         super().__init__(name=name)
         if lrn not in L.LRN_MODES:
             raise ValueError(f"lrn must be one of {L.LRN_MODES}, got {lrn!r}")
@@ -84,24 +85,25 @@ class AlexNet(keras.Model):
             raise ValueError(f"{design.towers} tower(s) need {design.towers} device name(s), got {devices}")
         self.design, self.geometry, self.devices = design, geometry, list(devices) if devices else None
         self.lrn, self.pooling, self.activation = lrn, pooling, activation
-        self.dropout_rate, self.num_classes = dropout_rate, num_classes
+        self.dropout_rate, self.num_classes, self.positive_bias = dropout_rate, num_classes, positive_bias
         c1, c2, c3, c4, c5, f6, f7 = design.widths
         g = design.conv_groups
+        b = dict(positive_bias=positive_bias)
         for t in range(design.towers):
             setattr(self, self.layer_name("conv1", t),
                     L.conv("conv1", c1, geometry.conv1_kernel, geometry.conv1_stride, geometry.conv1_padding,
                            name=self.layer_name("conv1", t)))
             setattr(self, self.layer_name("conv2", t),
-                    L.conv("conv2", c2, paper.CONV2_KERNEL, groups=g, name=self.layer_name("conv2", t)))
+                    L.conv("conv2", c2, paper.CONV2_KERNEL, groups=g, name=self.layer_name("conv2", t), **b))
             setattr(self, self.layer_name("conv3", t),
-                    L.conv("conv3", c3, paper.CONV345_KERNEL, name=self.layer_name("conv3", t)))
+                    L.conv("conv3", c3, paper.CONV345_KERNEL, name=self.layer_name("conv3", t), **b))
             setattr(self, self.layer_name("conv4", t),
-                    L.conv("conv4", c4, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv4", t)))
+                    L.conv("conv4", c4, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv4", t), **b))
             setattr(self, self.layer_name("conv5", t),
-                    L.conv("conv5", c5, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv5", t)))
-            setattr(self, self.layer_name("fc6", t), L.dense("fc6", f6, name=self.layer_name("fc6", t)))
-            setattr(self, self.layer_name("fc7", t), L.dense("fc7", f7, name=self.layer_name("fc7", t)))
-        self.fc8 = L.dense("fc8", num_classes, name="fc8")
+                    L.conv("conv5", c5, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv5", t), **b))
+            setattr(self, self.layer_name("fc6", t), L.dense("fc6", f6, name=self.layer_name("fc6", t), **b))
+            setattr(self, self.layer_name("fc7", t), L.dense("fc7", f7, name=self.layer_name("fc7", t), **b))
+        self.fc8 = L.dense("fc8", num_classes, name="fc8", **b)
 
     # --- names and places -------------------------------------------------------------------------------------
     def layer_name(self, layer, tower):
@@ -192,7 +194,7 @@ class AlexNet(keras.Model):
 
 def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_size=paper.INPUT_SIZE, lrn="paper",
                 pooling="overlapping", activation="relu", dropout_rate=paper.DROPOUT_RATE, lrn_groups=None,
-                name=None):
+                positive_bias=paper.POSITIVE_BIAS, name=None):
     """Build one of the paper's nets and create its variables on their devices.
 
     towers: 2 (the paper's two towers), 1 (the one-GPU baseline), "merged" (dense single-device net) or
@@ -203,10 +205,11 @@ def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_siz
     lrn: "paper" (alpha 1e-4), "cuda-convnet" (alpha 1e-4 / 5) or "none" (PAPER.md 3).
     pooling: "overlapping" (3/2) or "non-overlapping" (2/2).
     lrn_groups: the merged net's LRN groups (2 normalises each tower's half on its own; used by the collapse).
+    positive_bias: the initial bias of conv2, conv4, conv5, fc6, fc7 (paper 1; Caffe 0.1).
     """
     design = design_for(towers, lrn_groups)
     model = AlexNet(design, geometry_for(input_size), devices=devices, lrn=lrn, pooling=pooling,
                     activation=activation, dropout_rate=dropout_rate, num_classes=num_classes,
-                    name=name or f"alexnet_{towers}")
+                    positive_bias=positive_bias, name=name or f"alexnet_{towers}")
     model.build((None, input_size, input_size, 3))
     return model

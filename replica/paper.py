@@ -26,6 +26,7 @@ LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 # --- PAPER.md 1: initialisation -------------------------------------------------------------------------------
 WEIGHT_INIT_STDDEV = 0.01
 BIAS_ONE_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")  # all other biases start at 0
+POSITIVE_BIAS = 1.0              # the bias of those layers (Caffe: 0.1)
 
 # --- PAPER.md 3 (paper 3.3): local response normalisation -----------------------------------------------------
 LRN_DEPTH_RADIUS = 2             # n = 5 adjacent maps

@@ -1,0 +1,386 @@
+"""Data the paper's way (PAPER.md 3, paper 2 and 4.1), in tf.data pipelines that overlap with training.
+
+Two sources share one set of transforms:
+- CIFAR-10 from the canonical `cifar-10-batches-py` pickles (the shipped slice by default), held in memory;
+- an ImageNet-style class-folder tree (`train/<wnid>/*.JPEG`, `val/<wnid>/*.JPEG`), decoded in parallel,
+  shorter side to 256, centre 256x256 crop, optionally cached decoded.
+
+Both subtract the training set's per-pixel mean image and train on random crops and their mirrors (plus PCA
+colour noise when asked); evaluation takes the centre crop or the 10 crops (4 corners + centre, and mirrors).
+The order of an epoch and every random draw are functions of (seed, epoch, position), so a resumed run sees the
+batches an uninterrupted one would.
+"""
+import dataclasses
+import hashlib
+import os
+import pathlib
+import pickle
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from replica import paper
+
+PACKAGE_DATA = pathlib.Path(__file__).resolve().parent / "data"
+CIFAR10_SLICE = PACKAGE_DATA / "cifar-10-slice"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR_PAD = 4                      # CIFAR-10 crops: 32x32 out of the mean-subtracted image padded to 40x40
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
+
+
+class DataError(ValueError):
+    """Data that cannot be used (missing or empty folder, unreadable batch); the message says what to do."""
+
+
+# --- CIFAR-10 ---------------------------------------------------------------------------------------------------
+def read_cifar_batch(path):
+    """One canonical pickle -> (N x 32 x 32 x 3 uint8 images, N int64 labels)."""
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError) as e:
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({e}); re-extract cifar-10-python.tar.gz")
+    # rows are R, G, B planes of 32x32, row-major
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def load_cifar10(data_dir=None):
+    """(train images, train labels, test images, test labels) from a `cifar-10-batches-py` folder.
+
+    data_dir None reads the shipped slice (2,000 train / 500 test real images); "download" fetches the full set
+    through Keras into ~/.keras/datasets (needs internet).
+    """
+    if data_dir == "download":
+        data_dir = download_cifar10()
+    folder = pathlib.Path(data_dir) if data_dir else CIFAR10_SLICE
+    if not folder.is_dir():
+        raise DataError(f"CIFAR-10 folder {folder} does not exist; point --data_dir at a cifar-10-batches-py folder")
+    train_files = sorted(folder.glob("data_batch_*"))
+    if not train_files or not (folder / "test_batch").is_file():
+        raise DataError(f"{folder} has no data_batch_* / test_batch files; point --data_dir at a "
+                        "cifar-10-batches-py folder")
+    train = [read_cifar_batch(p) for p in train_files]
+    test_images, test_labels = read_cifar_batch(folder / "test_batch")
+    return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train]), test_images, test_labels)
+
+
+def download_cifar10():
+    """Download and extract CIFAR-10 through Keras (used only when --data_dir=download); returns the folder."""
+    import keras
+    path = keras.utils.get_file("cifar-10-python.tar.gz", CIFAR10_URL, extract=True)
+    candidates = list(pathlib.Path(path).parent.rglob("cifar-10-batches-py"))
+    if not candidates:
+        raise DataError(f"the download at {path} holds no cifar-10-batches-py folder")
+    return str(candidates[0])
+
+
+def write_cifar10_slice(source_dir, target_dir, train=2000, test=500, per_file=1000):
+    """Cut the shipped slice: the first `train` images of data_batch_1 and the first `test` of test_batch."""
+    target = pathlib.Path(target_dir)
+    target.mkdir(parents=True, exist_ok=True)
+
+    def load(name):
+        with open(pathlib.Path(source_dir) / name, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+
+    def write(name, batch, lo, hi):
+        out = {b"batch_label": f"slice: images {lo}-{hi - 1}".encode(), b"labels": list(batch[b"labels"][lo:hi]),
+               b"data": np.ascontiguousarray(batch[b"data"][lo:hi]), b"filenames": list(batch[b"filenames"][lo:hi])}
+        with open(target / name, "wb") as f:
+            pickle.dump(out, f, protocol=4)
+
+    source_train = load("data_batch_1")
+    for k, lo in enumerate(range(0, train, per_file)):
+        write(f"data_batch_{k + 1}", source_train, lo, min(lo + per_file, train))
+    write("test_batch", load("test_batch"), 0, test)
+
+
+# --- statistics of the training set -----------------------------------------------------------------------------
+@dataclasses.dataclass
+class ImageStats:
+    """Per-pixel mean image (0-255) and the RGB covariance's eigenvalues/vectors (pixels scaled to [0, 1])."""
+    mean_image: np.ndarray
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray   # columns are p_1..p_3
+
+
+def stats_from_sums(pixel_sum, outer_sum, rgb_sum, num_images, num_pixels):
+    mean_image = (pixel_sum / num_images).astype(np.float32)
+    rgb_mean = rgb_sum / num_pixels
+    covariance = outer_sum / num_pixels - np.outer(rgb_mean, rgb_mean)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    return ImageStats(mean_image, eigenvalues.astype(np.float32), eigenvectors.astype(np.float32))
+
+
+def image_stats(images):
+    """ImageStats of an in-memory uint8 array N x H x W x 3."""
+    x = images.astype(np.float64)
+    rgb = x.reshape(-1, 3) / 255.0
+    return stats_from_sums(x.sum(0), rgb.T @ rgb, rgb.sum(0), len(images), len(rgb))
+
+
+# --- the transforms (PAPER.md 3) ----------------------------------------------------------------------------------
+def random_crop_and_mirror(image, size, seed):
+    """A random size x size crop and, with probability 1/2, its horizontal mirror (paper 4.1)."""
+    crop = tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
+    return tf.image.stateless_random_flip_left_right(crop, seed=seed + 1)
+
+
+def pca_colour(image, eigenvalues, eigenvectors, seed):
+    """Add [p1 p2 p3][a1 l1, a2 l2, a3 l3]^T to every pixel, a_i ~ N(0, 0.1) once per image (paper 4.1).
+
+    lambda_i and p_i are of the covariance of RGB values scaled to [0, 1]; the shift is returned on the 0-255 scale.
+    """
+    alpha = tf.random.stateless_normal([3], seed=seed, stddev=paper.PCA_ALPHA_STDDEV)
+    shift = tf.linalg.matvec(eigenvectors, alpha * eigenvalues) * 255.0
+    return image + shift
+
+
+def centre_crop(image, size):
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    top, left = (height - size) // 2, (width - size) // 2
+    return image[top:top + size, left:left + size]
+
+
+def ten_crops(image, size):
+    """The 4 corner crops, the centre crop, and their mirrors: [10, size, size, 3] (paper 4.1)."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    crops = [image[:size, :size], image[:size, width - size:], image[height - size:, :size],
+             image[height - size:, width - size:], centre_crop(image, size)]
+    crops = tf.stack(crops)
+    return tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
+
+
+def epoch_order(num_examples, seed, epoch):
+    """The permutation of one epoch: a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+def example_seeds(seed, epoch, positions):
+    """A stateless seed per example: [seed, epoch * 2^32 + position]."""
+    positions = np.asarray(positions, dtype=np.int64)
+    return np.stack([np.full_like(positions, seed), (np.int64(epoch) << 32) + positions], axis=1)
+
+
+# --- data sets -----------------------------------------------------------------------------------------------------
+class ImageData:
+    """A training split and an evaluation split with the transforms of the paper.
+
+    Subclasses provide `_stored(split)`: a tf.data.Dataset of (image, label) at the stored size, in the split's
+    order, and `_count(split)`.
+    """
+    name = "data"
+    num_classes = 0
+    crop_size = 0
+    stats: ImageStats
+
+    def __init__(self, pca_colour_augment=False, augment=True):
+        self.pca_colour_augment = pca_colour_augment
+        self.augment = augment
+
+    def train_size(self):
+        return self._count("train")
+
+    def eval_size(self):
+        return self._count("eval")
+
+    def steps_per_epoch(self, batch_size):
+        return self.train_size() // batch_size
+
+    def _prepare(self, image):
+        """uint8 stored image -> float32 with the per-pixel mean image subtracted."""
+        return tf.cast(image, tf.float32) - self.stats.mean_image
+
+    def _train_transform(self, image, seed):
+        image = self._prepare(image)
+        if not self.augment:
+            return centre_crop(image, self.crop_size)
+        image = random_crop_and_mirror(image, self.crop_size, seed)
+        if self.pca_colour_augment:
+            image = pca_colour(image, self.stats.eigenvalues, self.stats.eigenvectors, seed + 2)
+        return image
+
+    def train_batches(self, batch_size, seed, epoch, start_step=0):
+        """One epoch's batches from batch `start_step` on; drops the last partial batch."""
+        order = epoch_order(self.train_size(), seed, epoch)
+        positions = np.arange(start_step * batch_size, self.steps_per_epoch(batch_size) * batch_size)
+        indices = order[positions]
+        seeds = example_seeds(seed, epoch, positions)
+        ds = self._gather("train", indices)
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(seeds)))
+        ds = ds.map(lambda example, s: (self._train_transform(example[0], s), example[1]),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def eval_batches(self, batch_size, ten_crop=False, limit=None):
+        """The evaluation split: centre crops [B, S, S, 3], or the 10 crops [B, 10, S, S, 3]."""
+        count = self.eval_size() if limit is None else min(limit, self.eval_size())
+        crop = (lambda im: ten_crops(self._prepare(im), self.crop_size)) if ten_crop else \
+            (lambda im: centre_crop(self._prepare(im), self.crop_size))
+        ds = self._gather("eval", np.arange(count))
+        ds = ds.map(lambda im, label: (crop(im), label), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class Cifar10(ImageData):
+    """CIFAR-10 in memory; the evaluation split is the test batch. Crops of 32 out of the padded 40x40."""
+    name = "cifar10"
+    num_classes = 10
+    crop_size = 32
+
+    def __init__(self, data_dir=None, train_limit=None, **kwargs):
+        super().__init__(**kwargs)
+        x_train, y_train, x_test, y_test = load_cifar10(data_dir)
+        if train_limit:
+            x_train, y_train = x_train[:train_limit], y_train[:train_limit]
+        self.source = str(data_dir or CIFAR10_SLICE)
+        self.splits = {"train": (x_train, y_train), "eval": (x_test, y_test)}
+        self.stats = image_stats(x_train)
+
+    def _count(self, split):
+        return len(self.splits[split][1])
+
+    def _gather(self, split, indices):
+        images, labels = self.splits[split]
+        return tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
+
+    def _prepare(self, image):
+        # mean-subtracted, then padded with zeros (= the mean pixel) so that crops can move by up to 4 pixels
+        image = super()._prepare(image)
+        return tf.pad(image, [[CIFAR_PAD, CIFAR_PAD], [CIFAR_PAD, CIFAR_PAD], [0, 0]])
+
+
+def list_class_folders(split_dir):
+    """(sorted class names, [(path, label)]) of a class-folder split; DataError if missing or empty."""
+    split_dir = pathlib.Path(split_dir)
+    if not split_dir.is_dir():
+        raise DataError(f"{split_dir} does not exist; --data_dir must hold train/<class>/ and val/<class>/ folders")
+    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
+    files = [(str(f), label) for label, c in enumerate(classes) for f in sorted((split_dir / c).iterdir())
+             if f.suffix.lower() in IMAGE_EXTENSIONS]
+    if not files:
+        raise DataError(f"{split_dir} holds no images in class folders (<class>/*.JPEG); check --data_dir")
+    return classes, files
+
+
+def decode_and_resize(path, size=paper.RESIZE_SHORTER_SIDE):
+    """File -> size x size uint8: decode (any format, grey to RGB), shorter side to `size`, centre crop (paper 2)."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = size / tf.reduce_min(shape)
+    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
+    new_shape = tf.maximum(new_shape, size)
+    image = tf.image.resize(image, new_shape, method="bilinear", antialias=True)
+    image = centre_crop(image, size)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+class ImageFolder(ImageData):
+    """An ImageNet-style tree: train/<class>/*.JPEG and val/<class>/*.JPEG (ILSVRC-2012 after extraction).
+
+    The per-pixel mean image and the PCA statistics are computed over the training set once and cached in
+    `cache_dir`; `cache_decoded` keeps the decoded 256x256 images in memory (196 KB an image: for data sets that
+    fit, such as tiny-imagenet-10; ILSVRC-2012 is decoded on the fly by parallel map calls instead).
+    Unreadable images are skipped with a warning and counted (`skipped`).
+    """
+    name = "imagenet_folder"
+
+    def __init__(self, data_dir, input_size=paper.INPUT_SIZE, cache_dir=None, cache_decoded=False, **kwargs):
+        super().__init__(**kwargs)
+        root = pathlib.Path(data_dir)
+        if not root.is_dir():
+            raise DataError(f"image folder {root} does not exist; point --data_dir at a folder with train/ and val/")
+        self.classes, train = list_class_folders(root / "train")
+        val_classes, val = list_class_folders(root / "val")
+        if val_classes != self.classes:
+            raise DataError(f"{root}/val has classes {val_classes[:3]}... unlike train's {self.classes[:3]}...; "
+                            "the two splits must have the same class folders")
+        self.source = str(root)
+        self.num_classes = len(self.classes)
+        self.crop_size = input_size
+        self.files = {"train": train, "eval": val}
+        key = hashlib.sha256(f"{root.resolve()}:{len(train)}".encode()).hexdigest()[:12]
+        self.cache_dir = pathlib.Path(cache_dir or pathlib.Path.home() / ".cache" / "alexnet-replica") / key
+        self.cache_decoded = cache_decoded
+        self.skipped = {"train": 0, "eval": 0}
+        self._arrays = {}
+        self.stats = self._load_or_compute_stats()
+
+    def _count(self, split):
+        return len(self.files[split])
+
+    def _decoded(self, split, paths, labels):
+        ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+        ds = ds.map(lambda p, y: (decode_and_resize(p), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.ignore_errors(log_warning=True)
+
+    def _decoded_arrays(self, split):
+        """The whole split decoded at 256x256 in memory, in file order, unreadable images left out (cached)."""
+        if split not in self._arrays:
+            paths, labels = zip(*self.files[split])
+            images, kept = [], []
+            for image, label in self._decoded(split, list(paths), np.array(labels, np.int64)).batch(256):
+                images.append(image.numpy())
+                kept.append(label.numpy())
+            self._arrays[split] = (np.concatenate(images), np.concatenate(kept))
+            self._count_skipped(split, len(self._arrays[split][1]))
+        return self._arrays[split]
+
+    def _gather(self, split, indices):
+        if self.cache_decoded:
+            images, labels = self._decoded_arrays(split)
+            indices = indices[indices < len(labels)]   # positions past the skipped images' count are dropped
+            return tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
+        paths = np.array([p for p, _ in self.files[split]])[indices]
+        labels = np.array([y for _, y in self.files[split]], np.int64)[indices]
+        return self._decoded(split, paths, labels)
+
+    def _count_skipped(self, split, kept):
+        skipped = self._count(split) - kept
+        if skipped:
+            logging.warning("%s: skipped %d unreadable image(s) of %d in %s", self.source, skipped,
+                            self._count(split), split)
+        self.skipped[split] = skipped
+
+    def _load_or_compute_stats(self):
+        path = self.cache_dir / "stats.npz"
+        if path.is_file():
+            cached = np.load(path)
+            return ImageStats(cached["mean_image"], cached["eigenvalues"], cached["eigenvectors"])
+        size = paper.RESIZE_SHORTER_SIDE
+        pixel_sum = np.zeros((size, size, 3))
+        outer_sum, rgb_sum, count = np.zeros((3, 3)), np.zeros(3), 0
+        paths, labels = zip(*self.files["train"])
+        for batch, _ in self._decoded("train", list(paths), np.array(labels, np.int64)).batch(64):
+            x = batch.numpy().astype(np.float64)
+            pixel_sum += x.sum(0)
+            rgb = x.reshape(-1, 3) / 255.0
+            outer_sum += rgb.T @ rgb
+            rgb_sum += rgb.sum(0)
+            count += len(x)
+        if not count:
+            raise DataError(f"no image of {self.source}/train could be decoded")
+        self._count_skipped("train", count)
+        stats = stats_from_sums(pixel_sum, outer_sum, rgb_sum, count, count * size * size)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_dir / "stats.tmp.npz"
+        np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
+        os.replace(tmp, path)
+        return stats
+
+
+def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False, augment=True, cache_dir=None,
+              cache_decoded=False, train_limit=None):
+    """The data set a run names: "cifar10" (data_dir None: the shipped slice; "download": Keras) or
+    "imagenet_folder" (data_dir: train/ and val/ class folders)."""
+    if dataset == "cifar10":
+        return Cifar10(data_dir, train_limit=train_limit, pca_colour_augment=pca_colour_augment, augment=augment)
+    if dataset == "imagenet_folder":
+        if not data_dir:
+            raise DataError("--dataset=imagenet_folder needs --data_dir pointing at a folder with train/ and val/")
+        return ImageFolder(data_dir, input_size=input_size or paper.INPUT_SIZE, cache_dir=cache_dir,
+                           cache_decoded=cache_decoded, pca_colour_augment=pca_colour_augment, augment=augment)
+    raise DataError(f"unknown data set {dataset!r}; use cifar10 or imagenet_folder")

@@ -1,0 +1,343 @@
+"""Training with the paper's recipe (PAPER.md 3, paper 5): SGD with momentum 0.9 and weight decay 0.0005
+coupled through the momentum, batch 128, learning rate 0.01 divided by 10 when the validation error stops
+improving (three times), checkpoints that resume exactly, TensorBoard logs and a results.json.
+"""
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from replica import evaluate as evaluate_lib
+from replica import input_pipeline, kernels, paper
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left as it was."""
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C or SIGTERM: the run saved a checkpoint at the step it had reached and stopped."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every constant of the recipe; the defaults are the paper's (PAPER.md 3) unless marked ours."""
+    batch_size: int = paper.BATCH_SIZE
+    learning_rate: float = paper.LEARNING_RATE
+    momentum: float = paper.MOMENTUM
+    weight_decay: float = paper.WEIGHT_DECAY
+    decay_biases: bool = False          # ours: cuda-convnet's layer files put no decay on biases
+    epochs: int = paper.EPOCHS
+    lr_drop_factor: float = paper.LR_DROP_FACTOR
+    lr_drops: int = paper.LR_DROPS
+    lr_patience: int = 2                # ours: epochs without improvement before a drop (the paper gives none)
+    seed: int = 0
+    deterministic: bool = False
+    max_steps: int = 0                  # ours: stop after this many steps in all (0: no limit)
+    checkpoint_every: int = 500         # steps; a checkpoint is also written at each epoch's end
+    keep_checkpoints: int = 3
+    log_every: int = 20                 # steps between progress lines and TensorBoard points
+    eval_batch_size: int = 128
+    eval_limit: int = 0                 # ours: evaluate on at most this many images each epoch (0: all)
+    final_ten_crop: bool = True
+
+
+def set_determinism(seed, deterministic):
+    """Seed Python, NumPy and TensorFlow; with `deterministic`, ask TensorFlow for deterministic kernels too."""
+    import keras
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+class PaperSGD:
+    """v <- momentum * v - weight_decay * lr * w - lr * grad;  w <- w + v   (PAPER.md 3, paper 5).
+
+    Keras' SGD(weight_decay=...) decays the weights outside the momentum, which is not this rule. Each velocity
+    lives on its weight's device, so a tower's update never leaves its device.
+    """
+
+    def __init__(self, variables, momentum=paper.MOMENTUM, weight_decay=paper.WEIGHT_DECAY, decay_biases=False):
+        self.variables = list(variables)
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.decays = [weight_decay if (decay_biases or len(v.shape) > 1) else 0.0 for v in self.variables]
+        self.velocities = []
+        for var in self.variables:
+            with tf.device(var.value.device):
+                self.velocities.append(tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False,
+                                                   name=var.path.replace("/", "_") + "_velocity"))
+
+    def apply(self, grads, learning_rate):
+        for var, velocity, grad, decay in zip(self.variables, self.velocities, grads, self.decays):
+            with tf.device(var.value.device):
+                velocity.assign(self.momentum * velocity - decay * learning_rate * var.value
+                                - learning_rate * grad)
+                var.assign_add(velocity)
+
+
+def softmax_cross_entropy(logits, labels):
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32),
+                                                                         logits=logits))
+
+
+class RunState:
+    """What a checkpoint holds besides the weights: where the run is and what the schedule has seen."""
+
+    def __init__(self, learning_rate):
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
+        self.learning_rate = tf.Variable(learning_rate, dtype=tf.float32, trainable=False, name="learning_rate")
+        self.best_error = tf.Variable(1.0, dtype=tf.float32, trainable=False, name="best_error")
+        self.epochs_without_improvement = tf.Variable(0, dtype=tf.int64, trainable=False, name="stale_epochs")
+        self.drops = tf.Variable(0, dtype=tf.int64, trainable=False, name="drops")
+        self.finished = tf.Variable(False, trainable=False, name="finished")
+
+    def trackables(self):
+        return {k: v for k, v in vars(self).items() if isinstance(v, tf.Variable)}
+
+
+class Trainer:
+    """Trains `model` on `data` (an `input_pipeline.ImageData`) in `run_dir`, resuming from its checkpoint.
+
+    grad_reducer: None, or a function that averages the gradients across workers (see `replica.distributed`).
+    """
+
+    def __init__(self, model, data, run_dir, config=TrainConfig(), grad_reducer=None, is_chief=True, run_info=None):
+        self.model, self.data, self.config = model, data, config
+        self.run_dir = pathlib.Path(run_dir)
+        self.grad_reducer, self.is_chief = grad_reducer, is_chief
+        self.run_info = dict(run_info or {})
+        self.optimizer = PaperSGD(model.trainable_variables, config.momentum, config.weight_decay,
+                                  config.decay_biases)
+        self.state = RunState(config.learning_rate)
+        self.checkpoint = tf.train.Checkpoint(model=model, velocities=self.optimizer.velocities,
+                                              **self.state.trackables())
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir / "checkpoints"),
+                                                  max_to_keep=config.keep_checkpoints)
+        self.history = {"train": [], "epochs": []}
+        self.predict = evaluate_lib.make_predict(model)
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if is_chief else \
+            tf.summary.create_noop_writer()
+        self._train_step = self._make_train_step()
+
+    # --- one step -------------------------------------------------------------------------------------------
+    def _make_train_step(self):
+        model, optimizer, variables = self.model, self.optimizer, self.model.trainable_variables
+
+        @tf.function
+        def train_step(images, labels, step, learning_rate):
+            seed = tf.stack([tf.constant(self.config.seed, tf.int64), step])
+            logits = model(images, training=True, dropout_seed=seed)
+            with tf.device(model.tower_device(0)) if model.tower_device(0) else tf.name_scope("loss"):
+                loss = softmax_cross_entropy(logits, labels)
+                top1, top5 = evaluate_lib.batch_errors(logits, labels)
+            # tf.gradients puts each gradient op on its forward op's device: tower i's backward stays on device i
+            grads = tf.gradients(loss, variables)
+            if self.grad_reducer is not None:
+                grads, loss = self.grad_reducer(grads, loss)
+            finite = tf.math.is_finite(loss) & tf.math.is_finite(tf.linalg.global_norm(grads))
+
+            def update():
+                optimizer.apply(grads, learning_rate)
+                return tf.constant(True)
+
+            applied = tf.cond(finite, update, lambda: tf.constant(False))
+            batch = tf.cast(tf.shape(labels)[0], tf.float32)
+            return loss, top1 / batch, top5 / batch, applied
+
+        return train_step
+
+    # --- checkpoints ----------------------------------------------------------------------------------------
+    def restore(self):
+        """Restore the newest checkpoint of the run folder, if any; returns whether one was found."""
+        latest = self.manager.latest_checkpoint
+        if not latest:
+            return False
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        history_file = self.run_dir / "history.json"
+        if history_file.is_file():
+            saved = json.loads(history_file.read_text())
+            step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
+            self.history = {"train": [h for h in saved["train"] if h["step"] <= step],
+                            "epochs": [h for h in saved["epochs"] if h["epoch"] < epoch]}
+        logging.info("resumed %s at step %d (epoch %d, batch %d of it)", latest, int(self.state.step.numpy()),
+                     int(self.state.epoch.numpy()), int(self.state.step_in_epoch.numpy()))
+        return True
+
+    def weights_are_finite(self):
+        return all(bool(tf.reduce_all(tf.math.is_finite(v.value))) for v in self.model.trainable_variables)
+
+    def save(self):
+        """Write a checkpoint, but never one of non-finite weights: the last good one stays the newest."""
+        if not self.is_chief:
+            return None
+        if not self.weights_are_finite():
+            raise NonFiniteLoss(f"the weights became NaN or infinite by step {int(self.state.step.numpy())}; the "
+                                f"last good checkpoint in {self.run_dir / 'checkpoints'} is intact: lower "
+                                "--learning_rate and rerun from it")
+        path = self.manager.save(checkpoint_number=int(self.state.step.numpy()))
+        write_json_atomically(self.run_dir / "history.json", self.history)
+        return path
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    def train(self):
+        """Train until the epochs, the schedule or max_steps end the run; returns results (also results.json)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.restore()
+        start_time = time.time()
+        images_seen, train_seconds = 0, 0.0
+        stop = False
+        previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        try:
+            steps_per_epoch = self.data.steps_per_epoch(self.config.batch_size)
+            if steps_per_epoch < 1:
+                raise input_pipeline.DataError(f"{self.data.train_size()} training images make no batch of "
+                                 f"{self.config.batch_size}; lower --batch_size")
+            while not bool(self.state.finished.numpy()) and not stop:
+                epoch = int(self.state.epoch.numpy())
+                if epoch >= self.config.epochs:
+                    break
+                start = int(self.state.step_in_epoch.numpy())
+                tick, tick_images = time.time(), 0
+                for images, labels in self.data.train_batches(self.config.batch_size, self.config.seed, epoch, start):
+                    loss, top1, top5, applied = self._train_step(images, labels, self.state.step.read_value(),
+                                                                 self.state.learning_rate.read_value())
+                    loss = float(loss)
+                    if not bool(applied):   # the update was skipped: the weights are still the last good ones
+                        raise NonFiniteLoss(
+                            f"loss became {loss} (or its gradients non-finite) at step "
+                            f"{int(self.state.step.numpy()) + 1}; the last good "
+                            f"checkpoint in {self.run_dir / 'checkpoints'} is intact: lower --learning_rate "
+                            "and rerun from it")
+                    self.state.step.assign_add(1)
+                    self.state.step_in_epoch.assign_add(1)
+                    step = int(self.state.step.numpy())
+                    tick_images += int(labels.shape[0])
+                    if step % self.config.log_every == 0:
+                        seconds = time.time() - tick
+                        images_seen, train_seconds = images_seen + tick_images, train_seconds + seconds
+                        self._log_train(step, epoch, loss, float(top1), float(top5), tick_images / seconds)
+                        tick, tick_images = time.time(), 0
+                    if step % self.config.checkpoint_every == 0:
+                        self.save()
+                    if self.config.max_steps and step >= self.config.max_steps:
+                        stop = True
+                        break
+                if stop and int(self.state.step_in_epoch.numpy()) < steps_per_epoch:
+                    self.save()
+                    break
+                self._end_epoch(epoch)
+        except KeyboardInterrupt:
+            path = self.save() if self.weights_are_finite() else self.manager.latest_checkpoint
+            raise Interrupted(f"interrupted at step {int(self.state.step.numpy())}; checkpoint {path} saved: "
+                              "rerun the same command to resume") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+        return self._finish(time.time() - start_time, images_seen / train_seconds if train_seconds else None)
+
+    def _log_train(self, step, epoch, loss, top1, top5, images_per_second):
+        lr = float(self.state.learning_rate.numpy())
+        logging.info("step %d  epoch %d  loss %.4f  top-1 err %.3f  top-5 err %.3f  lr %.5f  %.1f images/s",
+                     step, epoch + 1, loss, top1, top5, lr, images_per_second)
+        self.history["train"].append({"step": step, "epoch": epoch, "loss": loss, "top1_error": top1,
+                                      "top5_error": top5, "learning_rate": lr, "images_per_second":
+                                      images_per_second})
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("train/loss", loss)
+            tf.summary.scalar("train/top1_error", top1)
+            tf.summary.scalar("train/top5_error", top5)
+            tf.summary.scalar("learning_rate", lr)
+            tf.summary.scalar("images_per_second", images_per_second)
+
+    def evaluate(self, ten_crop=False, limit=None):
+        return evaluate_lib.evaluate(self.model, self.data, self.config.eval_batch_size, ten_crop=ten_crop,
+                                     limit=limit, predict=self.predict)
+
+    def _end_epoch(self, epoch):
+        """Validation error, the learning-rate schedule (PAPER.md 3), TensorBoard images, a checkpoint."""
+        val = self.evaluate(limit=self.config.eval_limit or None)
+        recent = [h for h in self.history["train"] if h["epoch"] == epoch]
+        record = {"epoch": epoch, "step": int(self.state.step.numpy()),
+                  "learning_rate": float(self.state.learning_rate.numpy()),
+                  "val_top1_error": val["top1_error"], "val_top5_error": val["top5_error"],
+                  "train_loss": float(np.mean([h["loss"] for h in recent])) if recent else None,
+                  "train_top1_error": float(np.mean([h["top1_error"] for h in recent])) if recent else None}
+        self.history["epochs"].append(record)
+        logging.info("epoch %d done: validation top-1 err %.4f  top-5 err %.4f", epoch + 1, val["top1_error"],
+                     val["top5_error"])
+        with self.writer.as_default(step=int(self.state.step.numpy())):
+            tf.summary.scalar("val/top1_error", val["top1_error"])
+            tf.summary.scalar("val/top5_error", val["top5_error"])
+            for t, kernel in enumerate(kernels.tower_conv1_kernels(self.model)):
+                tf.summary.image(f"conv1_kernels/tower_{t}", kernels.kernel_grid(kernel)[None])
+        self._schedule(val["top1_error"])
+        self.state.epoch.assign(epoch + 1)
+        self.state.step_in_epoch.assign(0)
+        self.save()
+
+    def _schedule(self, val_error):
+        """Divide the learning rate by 10 when the validation error stops improving; after the last drop's
+        plateau the run ends (the paper's "reduced three times prior to termination")."""
+        if val_error < float(self.state.best_error.numpy()):
+            self.state.best_error.assign(val_error)
+            self.state.epochs_without_improvement.assign(0)
+            return
+        self.state.epochs_without_improvement.assign_add(1)
+        if int(self.state.epochs_without_improvement.numpy()) < self.config.lr_patience:
+            return
+        self.state.epochs_without_improvement.assign(0)
+        if int(self.state.drops.numpy()) >= self.config.lr_drops:
+            logging.info("validation error stopped improving after the last drop: the run ends")
+            self.state.finished.assign(True)
+            return
+        self.state.drops.assign_add(1)
+        self.state.learning_rate.assign(self.state.learning_rate / self.config.lr_drop_factor)
+        logging.info("validation error stopped improving: learning rate now %.6f", float(self.state.learning_rate))
+
+    def _finish(self, wall_seconds, images_per_second):
+        epochs = self.history["epochs"]
+        results = dict(self.run_info)
+        results.update({
+            "data": {"name": self.data.name, "source": self.data.source, "train_images": self.data.train_size(),
+                     "eval_images": self.data.eval_size()},
+            "config": dataclasses.asdict(self.config),
+            "paper_constants": paper_constants(),
+            "devices": [self.model.tower_device(t) or "default" for t in self.model.towers],
+            "steps": int(self.state.step.numpy()),
+            "epochs_completed": int(self.state.epoch.numpy()),
+            "wall_seconds_this_session": wall_seconds,
+            "train_images_per_second": images_per_second,
+            "best_val_top1_error": min((e["val_top1_error"] for e in epochs), default=None),
+            "best_val_top5_error": min((e["val_top5_error"] for e in epochs), default=None),
+        })
+        centre = self.evaluate()
+        results["final"] = {"centre_top1_error": centre["top1_error"], "centre_top5_error": centre["top5_error"],
+                            "eval_images": centre["images"]}
+        if self.config.final_ten_crop:
+            ten = self.evaluate(ten_crop=True)
+            results["final"].update({"ten_crop_top1_error": ten["top1_error"],
+                                     "ten_crop_top5_error": ten["top5_error"]})
+        if self.is_chief:
+            write_json_atomically(self.run_dir / "results.json", results)
+        return results
+
+
+def paper_constants():
+    return {k: v for k, v in vars(paper).items() if k.isupper() and isinstance(v, (int, float, str, tuple))}
+
+
+def write_json_atomically(path, obj):
+    tmp = pathlib.Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,130 @@
+"""The data the paper's way, on real images: the shipped CIFAR-10 slice, ../shared/data when present."""
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from replica import input_pipeline as ip
+from tests.conftest import SHARED_DATA
+
+CIFAR_FULL = SHARED_DATA / "cifar-10-batches-py"
+TINY = SHARED_DATA / "tiny-imagenet-10"
+FULLSIZE = SHARED_DATA / "imagenet-sample-10-fullsize"
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    return ip.load_data("cifar10")
+
+
+def test_shipped_slice_is_real_cifar10():
+    x_train, y_train, x_test, y_test = ip.load_cifar10()
+    assert x_train.shape == (2000, 32, 32, 3) and x_test.shape == (500, 32, 32, 3)
+    assert list(y_train[:10]) == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3] and list(y_test[:10]) == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    if CIFAR_FULL.is_dir():
+        full = ip.read_cifar_batch(CIFAR_FULL / "data_batch_1")
+        np.testing.assert_array_equal(full[0][:2000], x_train)
+
+
+@pytest.mark.skipif(not CIFAR_FULL.is_dir(), reason="../shared/data is not beside the repo")
+def test_full_cifar10_means_are_the_published_ones():
+    x_train, _, x_test, _ = ip.load_cifar10(CIFAR_FULL)
+    assert len(x_train) == 50_000 and len(x_test) == 10_000
+    np.testing.assert_allclose(x_train.reshape(-1, 3).mean(0), [125.306918046875, 122.950394140625,
+                                                                113.86538318359375], rtol=1e-9)
+
+
+def test_missing_or_corrupt_data_is_a_clear_error(tmp_path):
+    with pytest.raises(ip.DataError, match="does not exist"):
+        ip.load_cifar10(tmp_path / "nowhere")
+    with pytest.raises(ip.DataError, match="no data_batch"):
+        ip.load_cifar10(tmp_path)
+    (tmp_path / "data_batch_1").write_bytes(b"not a pickle")
+    (tmp_path / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(ip.DataError, match="not a readable CIFAR-10 batch"):
+        ip.load_cifar10(tmp_path)
+    (tmp_path / "train").mkdir()
+    with pytest.raises(ip.DataError, match="holds no images"):
+        ip.list_class_folders(tmp_path / "train")
+
+
+def test_mean_image_and_pca_statistics(cifar):
+    x = ip.load_cifar10()[0]
+    np.testing.assert_allclose(cifar.stats.mean_image, x.mean(0), rtol=1e-5)
+    rgb = x.reshape(-1, 3) / 255.0
+    covariance = np.cov(rgb, rowvar=False, bias=True)
+    p, lam = cifar.stats.eigenvectors, cifar.stats.eigenvalues
+    np.testing.assert_allclose(p @ np.diag(lam) @ p.T, covariance, rtol=1e-4, atol=1e-7)
+
+
+def test_ten_crops_are_the_corners_the_centre_and_their_mirrors():
+    image = tf.reshape(tf.range(8 * 8 * 3, dtype=tf.float32), [8, 8, 3])
+    crops = ip.ten_crops(image, 6).numpy()
+    np.testing.assert_array_equal(crops[0], image[:6, :6])
+    np.testing.assert_array_equal(crops[3], image[2:, 2:])
+    np.testing.assert_array_equal(crops[4], image[1:7, 1:7])
+    np.testing.assert_array_equal(crops[5], crops[0][:, ::-1])
+
+
+def test_pca_colour_adds_the_papers_shift():
+    eigenvectors = np.eye(3, dtype=np.float32)
+    eigenvalues = np.array([0.1, 0.2, 0.3], np.float32)
+    seed = tf.constant([1, 2], tf.int64)
+    shifted = ip.pca_colour(tf.zeros([2, 2, 3]), eigenvalues, eigenvectors, seed).numpy()
+    alpha = tf.random.stateless_normal([3], seed=seed, stddev=0.1).numpy()
+    np.testing.assert_allclose(shifted[0, 0], alpha * eigenvalues * 255.0, rtol=1e-6)
+    np.testing.assert_allclose(shifted[1, 1], shifted[0, 0])   # the same shift on every pixel of an image
+
+
+def test_epochs_are_reproducible_and_resume_mid_epoch(cifar):
+    def batches(epoch, start=0):
+        return [(x.numpy(), y.numpy()) for x, y in cifar.train_batches(100, seed=3, epoch=epoch, start_step=start)]
+    first, again, resumed = batches(0), batches(0), batches(0, start=12)
+    assert len(first) == 20
+    for (xa, ya), (xb, yb) in zip(first, again):
+        np.testing.assert_array_equal(xa, xb)
+    for (xa, ya), (xb, yb) in zip(first[12:], resumed):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert not np.array_equal(first[0][1], batches(1)[0][1])   # another epoch, another order
+    labels = np.concatenate([y for _, y in first])
+    assert len(np.unique(labels)) == 10 and len(labels) == 2000
+
+
+def test_training_crops_move_and_mirror(cifar):
+    x, _ = next(iter(cifar.train_batches(64, seed=0, epoch=0)))
+    centre = next(iter(cifar.eval_batches(64)))[0]
+    assert x.shape == (64, 32, 32, 3) and centre.shape == (64, 32, 32, 3)
+    assert abs(float(tf.reduce_mean(x))) < 10   # the mean image was subtracted
+
+
+@pytest.mark.skipif(not FULLSIZE.is_dir(), reason="../shared/data is not beside the repo")
+def test_full_size_photos_become_256_squares():
+    for path in sorted(FULLSIZE.rglob("*.JPEG")):
+        image = ip.decode_and_resize(str(path))
+        assert image.shape == (256, 256, 3) and image.dtype == tf.uint8
+
+
+@pytest.mark.skipif(not TINY.is_dir(), reason="../shared/data is not beside the repo")
+def test_image_folder_skips_corrupt_images_and_counts_them(tmp_path):
+    root = tmp_path / "tiny"
+    for split in ("train", "val"):
+        for wnid in ("n01641577", "n02124075"):
+            target = root / split / wnid
+            target.mkdir(parents=True)
+            for f in sorted((TINY / split / wnid).iterdir())[:12]:
+                shutil.copy(f, target)
+    (root / "train" / "n01641577" / "broken.JPEG").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    data = ip.ImageFolder(root, input_size=227, cache_dir=tmp_path / "cache", cache_decoded=True,
+                          pca_colour_augment=True)
+    assert data.num_classes == 2 and data.train_size() == 25
+    assert data.skipped["train"] == 1
+    assert (tmp_path / "cache").rglob("stats.npz")
+    x, y = next(iter(data.train_batches(8, seed=0, epoch=0)))
+    assert x.shape == (8, 227, 227, 3)
+    crops, _ = next(iter(data.eval_batches(4, ten_crop=True)))
+    assert crops.shape == (4, 10, 227, 227, 3)
+    cached = ip.ImageFolder(root, input_size=224, cache_dir=tmp_path / "cache")   # statistics from the cache
+    np.testing.assert_array_equal(cached.stats.mean_image, data.stats.mean_image)

@@ -1,0 +1,178 @@
+"""The paper's recipe: the update rule, determinism, resuming, NaN handling, logs and results, on real data."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import replica
+from replica import input_pipeline as ip
+from replica import train
+from tests.conftest import REPO
+
+SMALL = dict(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False)
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    return ip.load_data("cifar10", train_limit=64)
+
+
+def small_model(towers=2, seed=0):
+    train.set_determinism(seed, True)
+    devices = replica.tower_devices(2, "0,1") if towers == 2 else None
+    return replica.build_model(towers, num_classes=10, input_size=32, devices=devices, positive_bias=0.1)
+
+
+def test_one_step_follows_the_papers_update_rule():
+    w = tf.Variable([[1.0, -2.0], [0.5, 3.0]])
+    b = tf.Variable([0.1, 0.2])
+    class Var:   # the optimiser takes Keras variables; wrap tf.Variables the same way
+        def __init__(self, v, path):
+            self.v, self.path, self.shape, self.dtype = v, path, v.shape, v.dtype
+            self.value = v
+        def assign_add(self, x):
+            self.v.assign_add(x)
+    sgd = train.PaperSGD([Var(w, "w"), Var(b, "b")], momentum=0.9, weight_decay=0.0005)
+    sgd.velocities[0].assign([[0.2, 0.0], [-0.1, 0.3]])
+    g = [tf.constant([[0.5, 1.0], [-1.0, 2.0]]), tf.constant([1.0, -1.0])]
+    w0, v0 = w.numpy(), sgd.velocities[0].numpy()
+    sgd.apply(g, 0.01)
+    v1 = 0.9 * v0 - 0.0005 * 0.01 * w0 - 0.01 * g[0].numpy()
+    np.testing.assert_allclose(sgd.velocities[0].numpy(), v1, rtol=1e-6)
+    np.testing.assert_allclose(w.numpy(), w0 + v1, rtol=1e-6)
+    np.testing.assert_allclose(b.numpy(), [0.1 - 0.01, 0.2 + 0.01], rtol=1e-6)   # no decay on biases by default
+
+
+def run(model, data, run_dir, **overrides):
+    config = train.TrainConfig(**{**SMALL, **overrides})
+    return train.Trainer(model, data, run_dir, config).train(), config
+
+
+def test_same_seed_same_losses(small_data, tmp_path):
+    losses = []
+    for k in range(2):
+        results, _ = run(small_model(), small_data, tmp_path / str(k), epochs=1, max_steps=3)
+        losses.append([h["loss"] for h in json.loads((tmp_path / str(k) / "history.json").read_text())["train"]])
+    assert len(losses[0]) == 3 and losses[0] == losses[1]
+
+
+def test_resumed_run_matches_an_uninterrupted_one(small_data, tmp_path):
+    whole, _ = run(small_model(), small_data, tmp_path / "whole", epochs=2)          # 8 steps, 2 epochs
+    first, _ = run(small_model(), small_data, tmp_path / "parts", epochs=2, max_steps=3)
+    assert first["steps"] == 3
+    rest, _ = run(small_model(seed=99), small_data, tmp_path / "parts", epochs=2)   # other init: restore wins
+    assert rest["steps"] == whole["steps"] == 8
+    history = [json.loads((tmp_path / d / "history.json").read_text()) for d in ("whole", "parts")]
+    assert [h["loss"] for h in history[0]["train"]] == [h["loss"] for h in history[1]["train"]]
+    assert whole["final"] == rest["final"]
+
+
+def test_loss_falls_on_real_data(tmp_path):
+    """The paper's recipe at batch 128 on the 2,000 shipped images: with N(0, 0.01) weights the loss leaves
+    chance (2.30) after about 40 steps; 60 steps (4 epochs) take about a minute here."""
+    data = ip.load_data("cifar10")
+    results, _ = run(small_model(), data, tmp_path, batch_size=128, epochs=4, eval_limit=0)
+    losses = [h["loss"] for h in json.loads((tmp_path / "history.json").read_text())["train"]]
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.05, losses
+    assert results["final"]["centre_top1_error"] < 0.85   # chance is 0.90
+
+
+@pytest.mark.parametrize("towers", [1, "merged"])
+def test_the_comparison_nets_train_the_same_way(small_data, tmp_path, towers):
+    results, _ = run(small_model(towers), small_data, tmp_path, epochs=1, max_steps=2)
+    assert results["steps"] == 2 and results["devices"] == ["default"]
+
+
+def test_results_json_and_tensorboard_logs(small_data, tmp_path):
+    results, _ = run(small_model(), small_data, tmp_path, epochs=1, final_ten_crop=True)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["final"]["ten_crop_top1_error"] == results["final"]["ten_crop_top1_error"]
+    assert saved["paper_constants"]["MOMENTUM"] == 0.9 and saved["devices"] == ["/device:CPU:0", "/device:CPU:1"]
+    assert saved["epochs_completed"] == 1 and 0 <= saved["best_val_top1_error"] <= 1
+    tags = set()
+    for events in (tmp_path / "tensorboard").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags |= {v.tag for v in event.summary.value}
+    assert {"train/loss", "train/top5_error", "val/top1_error", "learning_rate", "images_per_second",
+            "conv1_kernels/tower_0", "conv1_kernels/tower_1"} <= tags
+
+
+def test_learning_rate_drops_when_validation_error_stalls(small_data, tmp_path):
+    trainer = train.Trainer(small_model(), small_data, tmp_path, train.TrainConfig(lr_patience=2, lr_drops=2))
+    for error in (0.5, 0.4, 0.45, 0.41, 0.39, 0.4, 0.4, 0.4, 0.4):
+        trainer._schedule(error)
+    assert trainer.state.drops.numpy() == 2
+    assert np.isclose(trainer.state.learning_rate.numpy(), 0.0001)
+    assert bool(trainer.state.finished.numpy())
+
+
+def cli(*args, **kwargs):
+    base = ["--train_limit=64", "--batch_size=16", "--eval_limit=32", "--log_every=1", "--noten_crop",
+            "--deterministic"]
+    return subprocess.Popen([sys.executable, "run_experiment.py", *base, *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def wait_for_checkpoint(run_dir, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (run_dir / "checkpoints" / "checkpoint").is_file():
+            return
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path):
+    proc = cli(f"--run_dir={tmp_path}", "--learning_rate=1e6", "--checkpoint_every=1", "--epochs=1")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "loss became" in err and "Traceback" not in err
+    latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert latest, "the last good checkpoint is missing"
+    reader = tf.train.load_checkpoint(latest)
+    for name in reader.get_variable_to_shape_map():
+        value = reader.get_tensor(name)
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            assert np.isfinite(value).all(), name
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_or_interrupted_run_resumes_where_it_stopped(tmp_path, sig):
+    proc = cli(f"--run_dir={tmp_path}", "--checkpoint_every=1", "--epochs=3")
+    wait_for_checkpoint(tmp_path)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 2 and "rerun the same command to resume" in err
+    stopped_at = int(tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
+                     .get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert 1 <= stopped_at < 12
+    proc = cli(f"--run_dir={tmp_path}", "--checkpoint_every=1", "--epochs=3")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"at step {stopped_at}" in err   # it resumed, not restarted
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["steps"] == 12 and results["epochs_completed"] == 3
+    # the same run uninterrupted, in this process: the same losses step for step
+    data = ip.load_data("cifar10", train_limit=64)
+    whole, _ = run(small_model(), data, tmp_path / "whole", epochs=3)
+    history = [json.loads((d / "history.json").read_text())["train"] for d in (tmp_path, tmp_path / "whole")]
+    np.testing.assert_allclose([h["loss"] for h in history[0]], [h["loss"] for h in history[1]], rtol=1e-5)
+
+
+def test_eval_only_and_refusals(tmp_path):
+    proc = cli(f"--run_dir={tmp_path}", "--max_steps=2")
+    assert proc.wait(timeout=300) == 0
+    out, err = cli("--eval_only", f"--checkpoint={tmp_path}").communicate(timeout=300)
+    assert "10 crops: top-1 error" in out and "centre  : top-1 error" in out, err
+    out, err = cli(f"--run_dir={tmp_path}", "--max_steps=2", "--towers=merged", "--gpus=0").communicate(timeout=300)
+    assert "was started with other flags" in err
+    out, err = cli("--dataset=imagenet_folder", f"--data_dir={tmp_path}/none").communicate(timeout=300)
+    assert "does not exist" in err and "Traceback" not in err
