@@ -68,6 +68,13 @@ flags.DEFINE_bool("ten_crop", True, "Also evaluate with the 10 crops at the end.
 flags.DEFINE_bool("eval_only", False, "Evaluate --checkpoint and exit.")
 flags.DEFINE_string("checkpoint", None, "With --eval_only: a run folder or a checkpoint path.")
 
+# several machines (tf.distribute, TF_CONFIG)
+flags.DEFINE_integer("workers", 1, "Data-parallel workers; above 1 the cluster is read from TF_CONFIG (or from "
+                     "--worker_hosts and --task_index). Each worker runs the towers on its own --gpus.")
+flags.DEFINE_string("worker_hosts", None, "host:port of every worker, comma-separated (writes TF_CONFIG).")
+flags.DEFINE_integer("task_index", 0, "This worker's index in --worker_hosts (0 is the chief).")
+flags.DEFINE_integer("peer_timeout", 60, "Seconds a worker waits for its peers (start-up and each all-reduce).")
+
 
 def towers_value(text):
     return int(text) if text in ("1", "2") else text
@@ -97,7 +104,8 @@ def resolve_devices():
     import replica
     gpus = FLAGS.gpus or ("0,1" if FLAGS.towers == "2" else "0")
     try:
-        return replica.tower_devices(towers_value(FLAGS.towers), gpus, FLAGS.gpu_memory_mb)
+        # not verified here: a multi-worker run must create its strategy before TensorFlow's runtime starts
+        return replica.tower_devices(towers_value(FLAGS.towers), gpus, FLAGS.gpu_memory_mb, verify=False)
     except replica.DeviceError as e:
         fail(str(e))
 
@@ -172,15 +180,39 @@ def build(devices, config):
                                positive_bias=config["positive_bias"])
 
 
+def join_workers():
+    """The Workers of a multi-worker run (after the devices are configured), or None for one process."""
+    if FLAGS.workers <= 1:
+        return None
+    from replica import distributed
+    if FLAGS.worker_hosts:
+        try:
+            os.environ["TF_CONFIG"] = distributed.tf_config_for(FLAGS.worker_hosts, FLAGS.task_index)
+        except ValueError as e:
+            fail(str(e))
+    if distributed.cluster_size() != FLAGS.workers:
+        fail(f"--workers={FLAGS.workers} but TF_CONFIG names {distributed.cluster_size()} worker(s); set TF_CONFIG "
+             "or --worker_hosts with one host:port per worker")
+    try:
+        workers = distributed.join(FLAGS.peer_timeout)
+    except distributed.PeerUnreachable as e:
+        fail(str(e))
+    logging.info("worker %d of %d joined its peers", workers.index, workers.count)
+    return workers
+
+
 def train(devices):
+    import tensorflow as tf
     from replica import input_pipeline
     from replica import train as train_lib
     defaults = dataset_defaults()
+    workers = join_workers()
     train_lib.set_determinism(FLAGS.seed, FLAGS.deterministic)
     data = load_data(defaults["input_size"])
     config = run_config(defaults, data)
     run_dir = FLAGS.run_dir or f"runs/{FLAGS.dataset}-towers{FLAGS.towers}"
-    check_resumable(run_dir, config)
+    if workers is None or workers.is_chief:
+        check_resumable(run_dir, config)
     model = build(devices, config)
     recipe = train_lib.TrainConfig(
         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
@@ -190,13 +222,20 @@ def train(devices):
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, eval_limit=FLAGS.eval_limit,
         final_ten_crop=FLAGS.ten_crop)
     flag_values = {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])}
-    trainer = train_lib.Trainer(model, data, run_dir, recipe, run_info={"flags": flag_values, "run_config": config})
+    trainer = train_lib.Trainer(model, data, run_dir, recipe, workers=workers,
+                                run_info={"flags": flag_values, "run_config": config})
     logging.info("training --towers=%s on %s (%d train / %d eval images) in %s, devices %s", FLAGS.towers,
                  data.source, data.train_size(), data.eval_size(), run_dir, devices)
     try:
         results = trainer.train()
     except (train_lib.NonFiniteLoss, train_lib.Interrupted, input_pipeline.DataError) as e:
         fail(str(e))
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.InternalError) as e:
+        if workers is None:
+            raise
+        fail(f"worker {workers.index} lost its peers ({str(e).splitlines()[0][:160]}); restart every worker: "
+             f"they resume from the last checkpoint in {run_dir}")
     final = results["final"]
     print(f"run {run_dir}: {results['steps']} steps, {results['epochs_completed']} epochs; test top-1 error "
           f"{final['centre_top1_error']:.4f} (centre)" + (f", {final['ten_crop_top1_error']:.4f} (10 crops)"

@@ -72,11 +72,12 @@ def plan_devices(towers, gpu_ids, physical_gpus):
     return DevicePlan(names * n if len(names) == 1 else names, kind, carve=carve)
 
 
-def apply_plan(plan, gpu_memory_mb=None):
+def apply_plan(plan, gpu_memory_mb=None, verify=True):
     """Create the plan's logical devices (before TensorFlow starts) and return the tower device names.
 
     When TensorFlow has already started (a second model in one process), the existing logical devices are
-    reused if there are enough of them.
+    reused if there are enough of them. verify=False leaves TensorFlow's runtime unstarted (a multi-worker
+    strategy must be created first); the devices are then checked when the model is built.
     """
     if plan.carve:
         physical = tf.config.list_physical_devices(plan.kind)[plan.parent]
@@ -90,6 +91,8 @@ def apply_plan(plan, gpu_memory_mb=None):
             logging.info(plan.describe())
         except RuntimeError:
             pass  # TensorFlow has started; check below that what exists is enough
+    if not verify:
+        return list(plan.names)
     logical = {d.name for d in tf.config.list_logical_devices(plan.kind)}
     for name in plan.names:
         if name not in logical:
@@ -98,11 +101,11 @@ def apply_plan(plan, gpu_memory_mb=None):
     return list(plan.names)
 
 
-def tower_devices(towers=2, gpus="0,1", gpu_memory_mb=None):
+def tower_devices(towers=2, gpus="0,1", gpu_memory_mb=None, verify=True):
     """The device name of each tower for `--towers` and `--gpus`, carving logical devices when needed."""
     ids = gpus if isinstance(gpus, (list, tuple)) else parse_gpus(gpus)
     plan = plan_devices(towers, ids, len(tf.config.list_physical_devices("GPU")))
-    return apply_plan(plan, gpu_memory_mb)
+    return apply_plan(plan, gpu_memory_mb, verify)
 
 
 def split_cpu(count=2):

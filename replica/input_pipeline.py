@@ -203,10 +203,17 @@ class ImageData:
             image = pca_colour(image, self.stats.eigenvalues, self.stats.eigenvectors, seed + 2)
         return image
 
-    def train_batches(self, batch_size, seed, epoch, start_step=0):
-        """One epoch's batches from batch `start_step` on; drops the last partial batch."""
+    def train_batches(self, batch_size, seed, epoch, start_step=0, shard=(0, 1)):
+        """One epoch's batches of `batch_size` (the global batch) from batch `start_step` on; drops the last
+        partial batch. shard (k, n): this worker's rows k*B/n..(k+1)*B/n of every global batch."""
+        index, count = shard
+        if batch_size % count:
+            raise DataError(f"the batch of {batch_size} does not split evenly over {count} workers")
         order = epoch_order(self.train_size(), seed, epoch)
         positions = np.arange(start_step * batch_size, self.steps_per_epoch(batch_size) * batch_size)
+        per_worker = batch_size // count
+        positions = positions.reshape(-1, batch_size)[:, index * per_worker:(index + 1) * per_worker].ravel()
+        batch_size = per_worker
         indices = order[positions]
         seeds = example_seeds(seed, epoch, positions)
         ds = self._gather("train", indices)

@@ -75,12 +75,17 @@ def max_pool(x, mode="overlapping", padding="VALID"):
 ACTIVATIONS = {"relu": tf.nn.relu, "tanh": tf.math.tanh}
 
 
-def dropout(x, rate, seed):
+def dropout(x, rate, seed, shard=(0, 1)):
     """Inverted dropout with a stateless mask drawn from `seed` (a shape-[2] int tensor).
 
-    Stateless, so a resumed run or another worker draws exactly the masks an uninterrupted run would.
+    Stateless, so a resumed run draws exactly the masks an uninterrupted run would. shard (k, n): x holds rows
+    k*b..(k+1)*b of a global batch of n*b; the mask is those rows of the global batch's mask, so n workers drop
+    what one process training on the global batch would.
     """
     if rate <= 0.0:
         return x
-    keep = tf.random.stateless_uniform(tf.shape(x), seed=seed) >= rate
+    index, count = shard
+    rows = tf.shape(x)[0]
+    uniform = tf.random.stateless_uniform([rows * count, tf.shape(x)[1]], seed=seed)
+    keep = uniform[index * rows:(index + 1) * rows] >= rate
     return tf.where(keep, x / (1.0 - rate), tf.zeros_like(x))

@@ -86,6 +86,7 @@ class AlexNet(keras.Model):
         self.design, self.geometry, self.devices = design, geometry, list(devices) if devices else None
         self.lrn, self.pooling, self.activation = lrn, pooling, activation
         self.dropout_rate, self.num_classes, self.positive_bias = dropout_rate, num_classes, positive_bias
+        self.batch_shard = (0, 1)   # (worker, workers): which rows of the global batch this model sees
         c1, c2, c3, c4, c5, f6, f7 = design.widths
         g = design.conv_groups
         b = dict(positive_bias=positive_bias)
@@ -167,7 +168,7 @@ class AlexNet(keras.Model):
                 out[self.layer_name(layer, t)] = x
                 if training and self.dropout_rate > 0:
                     seed = tf.random.experimental.stateless_fold_in(tf.cast(dropout_seed, tf.int64), 10 * t + index)
-                    x = L.dropout(x, self.dropout_rate, seed)
+                    x = L.dropout(x, self.dropout_rate, seed, self.batch_shard)
                 return x
 
         pad = self.geometry.input_pad

@@ -86,6 +86,38 @@ def softmax_cross_entropy(logits, labels):
                                                                          logits=logits))
 
 
+def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=False):
+    """A compiled step: (images, labels, step, learning_rate) -> (loss, top-1 err, top-5 err, applied).
+
+    The update is skipped (applied False) when the loss or the gradients are not finite.
+    grad_reducer: None, or (grads, loss) -> (grads, loss) averaged across workers.
+    """
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=jit_compile)
+    def train_step(images, labels, step, learning_rate):
+        dropout_seed = tf.stack([tf.constant(seed, tf.int64), step])
+        logits = model(images, training=True, dropout_seed=dropout_seed)
+        with model.on_tower(0):   # fc8 and the loss sit on tower 0's device
+            loss = softmax_cross_entropy(logits, labels)
+            top1, top5 = evaluate_lib.batch_errors(logits, labels)
+        # tf.gradients puts each gradient op on its forward op's device: tower i's backward stays on device i
+        grads = tf.gradients(loss, variables)
+        if grad_reducer is not None:
+            grads, loss = grad_reducer(grads, loss)
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(tf.linalg.global_norm(grads))
+
+        def update():
+            optimizer.apply(grads, learning_rate)
+            return tf.constant(True)
+
+        applied = tf.cond(finite, update, lambda: tf.constant(False))
+        batch = tf.cast(tf.shape(labels)[0], tf.float32)
+        return loss, top1 / batch, top5 / batch, applied
+
+    return train_step
+
+
 class RunState:
     """What a checkpoint holds besides the weights: where the run is and what the schedule has seen."""
 
@@ -106,13 +138,17 @@ class RunState:
 class Trainer:
     """Trains `model` on `data` (an `input_pipeline.ImageData`) in `run_dir`, resuming from its checkpoint.
 
-    grad_reducer: None, or a function that averages the gradients across workers (see `replica.distributed`).
+    workers: None, or a `replica.distributed.Workers`: the gradients are averaged across the workers, each
+      worker trains on its share of every global batch, and only the chief writes.
     """
 
-    def __init__(self, model, data, run_dir, config=TrainConfig(), grad_reducer=None, is_chief=True, run_info=None):
+    def __init__(self, model, data, run_dir, config=TrainConfig(), workers=None, run_info=None):
         self.model, self.data, self.config = model, data, config
         self.run_dir = pathlib.Path(run_dir)
-        self.grad_reducer, self.is_chief = grad_reducer, is_chief
+        self.workers = workers
+        self.is_chief = workers.is_chief if workers else True
+        self.shard = (workers.index, workers.count) if workers else (0, 1)
+        model.batch_shard = self.shard
         self.run_info = dict(run_info or {})
         self.optimizer = PaperSGD(model.trainable_variables, config.momentum, config.weight_decay,
                                   config.decay_biases)
@@ -123,36 +159,10 @@ class Trainer:
                                                   max_to_keep=config.keep_checkpoints)
         self.history = {"train": [], "epochs": []}
         self.predict = evaluate_lib.make_predict(model)
-        self.writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if is_chief else \
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if self.is_chief else \
             tf.summary.create_noop_writer()
-        self._train_step = self._make_train_step()
-
-    # --- one step -------------------------------------------------------------------------------------------
-    def _make_train_step(self):
-        model, optimizer, variables = self.model, self.optimizer, self.model.trainable_variables
-
-        @tf.function
-        def train_step(images, labels, step, learning_rate):
-            seed = tf.stack([tf.constant(self.config.seed, tf.int64), step])
-            logits = model(images, training=True, dropout_seed=seed)
-            with tf.device(model.tower_device(0)) if model.tower_device(0) else tf.name_scope("loss"):
-                loss = softmax_cross_entropy(logits, labels)
-                top1, top5 = evaluate_lib.batch_errors(logits, labels)
-            # tf.gradients puts each gradient op on its forward op's device: tower i's backward stays on device i
-            grads = tf.gradients(loss, variables)
-            if self.grad_reducer is not None:
-                grads, loss = self.grad_reducer(grads, loss)
-            finite = tf.math.is_finite(loss) & tf.math.is_finite(tf.linalg.global_norm(grads))
-
-            def update():
-                optimizer.apply(grads, learning_rate)
-                return tf.constant(True)
-
-            applied = tf.cond(finite, update, lambda: tf.constant(False))
-            batch = tf.cast(tf.shape(labels)[0], tf.float32)
-            return loss, top1 / batch, top5 / batch, applied
-
-        return train_step
+        step = make_train_step(model, self.optimizer, config.seed, workers.all_reduce_mean if workers else None)
+        self._train_step = workers.wrap(step) if workers else step
 
     # --- checkpoints ----------------------------------------------------------------------------------------
     def restore(self):
@@ -206,7 +216,8 @@ class Trainer:
                     break
                 start = int(self.state.step_in_epoch.numpy())
                 tick, tick_images = time.time(), 0
-                for images, labels in self.data.train_batches(self.config.batch_size, self.config.seed, epoch, start):
+                for images, labels in self.data.train_batches(self.config.batch_size, self.config.seed, epoch, start,
+                                                              shard=self.shard):
                     loss, top1, top5, applied = self._train_step(images, labels, self.state.step.read_value(),
                                                                  self.state.learning_rate.read_value())
                     loss = float(loss)
@@ -310,6 +321,7 @@ class Trainer:
             "config": dataclasses.asdict(self.config),
             "paper_constants": paper_constants(),
             "devices": [self.model.tower_device(t) or "default" for t in self.model.towers],
+            "workers": self.shard[1],
             "steps": int(self.state.step.numpy()),
             "epochs_completed": int(self.state.epoch.numpy()),
             "wall_seconds_this_session": wall_seconds,

@@ -1,0 +1,204 @@
+"""How fast the towers train and infer on this machine, against the machine's own matmul limit.
+
+  python experiments/benchmark.py                        # two towers, two devices, batch 128, 227x227
+  python experiments/benchmark.py --towers=merged --gpus=0
+  python experiments/benchmark.py --data=imagenet_folder --data_dir=../shared/data/tiny-imagenet-10
+  python experiments/benchmark.py --sweep                # batch 32..256 x the nets: table + plot
+
+Prints and writes (--json): images/s (median and spread over repeats), step time, FLOP per image (from the
+per-layer table: a training step is 3 x 2 x multiply-adds), achieved GFLOP/s, the float32 matmul GFLOP/s measured
+in the same run, their ratio (roofline_fraction), peak RSS, and what real data adds over synthetic data.
+"""
+import os
+import pathlib
+import resource
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("towers", "2", "2, 1, merged or grouped.")
+flags.DEFINE_string("gpus", None, "Device indices (default 0,1 for two towers, 0 otherwise).")
+flags.DEFINE_integer("batch_size", 128, "Images per step.")
+flags.DEFINE_integer("input_size", None, "227 (default), 224, or 32 (default for --data=cifar10).")
+flags.DEFINE_integer("steps", 5, "Timed steps per repeat.")
+flags.DEFINE_integer("warmup", 2, "Untimed steps before timing (compilation, allocation).")
+flags.DEFINE_integer("repeats", 3, "Repeats of the timed steps.")
+flags.DEFINE_enum("data", "synthetic", ["synthetic", "cifar10", "imagenet_folder"], "Input.")
+flags.DEFINE_string("data_dir", None, "Data folder for --data (cifar10: unset = the shipped slice).")
+flags.DEFINE_bool("jit", False, "Compile the step with XLA (jit_compile=True).")
+flags.DEFINE_bool("inference", True, "Also time inference at batch 1 and 128, and 10-crop evaluation.")
+flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ grouped and one-device towers).")
+flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
+
+
+def matmul_gflops(n=4096, repeats=10):
+    """The machine's float32 matmul rate, measured now: the roofline the training step is held against."""
+    import tensorflow as tf
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    matmul(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic_batches(batch_size, input_size, num_classes):
+    import tensorflow as tf
+    images = tf.random.normal([batch_size, input_size, input_size, 3], stddev=50.0)
+    labels = tf.random.uniform([batch_size], maxval=num_classes, dtype=tf.int64)
+    while True:
+        yield images, labels
+
+
+def data_batches(data, batch_size):
+    epoch = 0
+    while True:
+        yield from data.train_batches(batch_size, seed=0, epoch=epoch)
+        epoch += 1
+
+
+def time_steps(step_fn, batches, steps, warmup, repeats):
+    """Seconds per step of each repeat (the batches are drawn inside the timing: input costs count)."""
+    for _ in range(warmup):
+        step_fn(*next(batches))
+    per_step = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = step_fn(*next(batches))
+        out[0].numpy()   # wait for the last step
+        per_step.append((time.perf_counter() - start) / steps)
+    return per_step
+
+
+def train_figures(model, batches, batch_size, flop_per_image, peak_gflops):
+    import tensorflow as tf
+    from replica import train
+    optimizer = train.PaperSGD(model.trainable_variables)
+    step = train.make_train_step(model, optimizer, jit_compile=FLAGS.jit)
+    counter = tf.Variable(0, dtype=tf.int64)
+    lr = tf.constant(1e-5)
+    per_step = time_steps(lambda x, y: step(x, y, counter.read_value(), lr), batches, FLAGS.steps, FLAGS.warmup,
+                          FLAGS.repeats)
+    rates = [batch_size / s for s in per_step]
+    median = statistics.median(rates)
+    return {"images_per_second": median, "images_per_second_min": min(rates), "images_per_second_max": max(rates),
+            "step_seconds": statistics.median(per_step),
+            "achieved_gflops": median * flop_per_image / 1e9,
+            "roofline_fraction": median * flop_per_image / 1e9 / peak_gflops}
+
+
+def inference_figures(model, input_size):
+    import tensorflow as tf
+    from replica import evaluate
+    predict = evaluate.make_predict(model)
+    out = {}
+    for batch in (1, 128):
+        x = tf.random.normal([batch, input_size, input_size, 3], stddev=50.0)
+        per = time_steps(lambda x: (predict(x),), iter(lambda: (x,), None), FLAGS.steps, FLAGS.warmup, FLAGS.repeats)
+        out[f"inference_batch{batch}_images_per_second"] = batch / statistics.median(per)
+    crops = tf.random.normal([16, 10, input_size, input_size, 3], stddev=50.0)
+    per = time_steps(lambda x: (predict(x),), iter(lambda: (crops,), None), 2, 1, FLAGS.repeats)
+    out["ten_crop_eval_images_per_second"] = 16 / statistics.median(per)
+    return out
+
+
+def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, inference=False):
+    import replica
+    from replica import devices as devices_lib
+    tower_devices = devices_lib.apply_plan(devices_lib.plan_devices(
+        towers, devices_lib.parse_gpus(gpus), len(__import__("tensorflow").config.list_physical_devices("GPU"))))
+    num_classes = data.num_classes if data else 1000
+    model = replica.build_model(towers, num_classes=num_classes, devices=tower_devices, input_size=input_size)
+    macs = sum(r.macs for r in replica.layer_table(model))
+    flop_per_image = 3 * 2 * macs
+    row = {"towers": str(towers), "gpus": gpus, "devices": tower_devices, "batch_size": batch_size,
+           "input_size": input_size, "train_gflop_per_image": flop_per_image / 1e9, "jit": FLAGS.jit}
+    row.update(train_figures(model, synthetic_batches(batch_size, input_size, num_classes), batch_size,
+                             flop_per_image, peak_gflops))
+    if data is not None:
+        real = train_figures(model, data_batches(data, batch_size), batch_size, flop_per_image, peak_gflops)
+        row["real_data_images_per_second"] = real["images_per_second"]
+        row["input_pipeline_overhead"] = row["images_per_second"] / real["images_per_second"] - 1
+    if inference:
+        row.update(inference_figures(model, input_size))
+    row["peak_rss_mb"] = peak_rss_mb()
+    return row
+
+
+def default_gpus(towers):
+    return FLAGS.gpus or ("0,1" if towers == "2" else "0")
+
+
+def towers_value(text):
+    return int(text) if text in ("1", "2") else text
+
+
+def sweep(peak_gflops):
+    from experiments import report
+    input_size = FLAGS.input_size or 227
+    rows = []
+    nets = [("2", "0,1"), ("2", "0"), ("1", "0"), ("merged", "0")]
+    for towers, gpus in nets:
+        for batch in (32, 64, 128, 256):
+            rows.append(benchmark(towers_value(towers), gpus, batch, input_size, peak_gflops))
+            print(rows[-1], flush=True)
+    rows.append(benchmark("grouped", "0", 128, input_size, peak_gflops))
+    columns = ["towers", "gpus", "batch_size", "images_per_second", "images_per_second_min",
+               "images_per_second_max", "step_seconds", "train_gflop_per_image", "achieved_gflops",
+               "roofline_fraction", "peak_rss_mb"]
+    report.write_table("benchmark_sweep", f"Training throughput against batch size, {input_size}x{input_size}, "
+                       "float32, this machine", rows, columns,
+                       notes=[f"float32 matmul (4096^3) measured in the same run: {peak_gflops:.1f} GFLOP/s",
+                              "a training step counts as 3 x 2 x the forward multiply-adds of the per-layer table"],
+                       extra={"matmul_gflops": peak_gflops})
+    series = {}
+    for towers, gpus in nets:
+        label = f"--towers={towers} --gpus={gpus}"
+        sel = [r for r in rows if r["towers"] == towers and r["gpus"] == gpus]
+        series[label] = ([r["batch_size"] for r in sel], [r["images_per_second"] for r in sel])
+    report.line_figure("benchmark_sweep", series, "batch size", "training images/s",
+                       f"AlexNet training on this machine ({input_size}x{input_size}, float32)", logx=True)
+
+
+def main(argv):
+    del argv
+    import json
+    from replica import devices as devices_lib
+    from replica import input_pipeline
+    import tensorflow as tf
+    if not tf.config.list_physical_devices("GPU"):
+        devices_lib.split_cpu(2)
+    peak = matmul_gflops()
+    print(f"float32 matmul: {peak:.1f} GFLOP/s", flush=True)
+    if FLAGS.sweep:
+        return sweep(peak)
+    data = None
+    input_size = FLAGS.input_size or (32 if FLAGS.data == "cifar10" else 227)
+    if FLAGS.data != "synthetic":
+        data = input_pipeline.load_data(FLAGS.data, FLAGS.data_dir, input_size=input_size, cache_decoded=True)
+    row = benchmark(towers_value(FLAGS.towers), default_gpus(FLAGS.towers), FLAGS.batch_size, input_size, peak,
+                    data=data, inference=FLAGS.inference)
+    row["matmul_gflops"] = peak
+    for key, value in row.items():
+        print(f"{key:>36}: {value}")
+    if FLAGS.json:
+        pathlib.Path(FLAGS.json).write_text(json.dumps(row, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,91 @@
+"""The one reporting helper of experiments/: a table as markdown + JSON, and a figure as PNG.
+
+Every table records the command that produced it and the date, so each number can be traced to a run.
+"""
+import datetime
+import json
+import pathlib
+import platform
+import sys
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def command_line():
+    return "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix().split("/main/")[-1], *sys.argv[1:]])
+
+
+def fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def markdown_table(rows, columns):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_table(name, title, rows, columns, notes=(), out_dir=None, extra=None):
+    """Write <name>.md and <name>.json under experiments/results (or out_dir); return the markdown."""
+    out = pathlib.Path(out_dir or RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    header = [f"# {title}", "", f"Command: `{command_line()}`  ", f"Run: {stamp} on {platform.node() or 'this machine'}"
+              f" ({platform.processor() or platform.machine()})", ""]
+    text = "\n".join(header + [markdown_table(rows, columns), ""] + [f"- {n}" for n in notes]) + "\n"
+    (out / f"{name}.md").write_text(text)
+    payload = {"title": title, "command": command_line(), "date": stamp, "columns": list(columns), "rows": rows,
+               "notes": list(notes), **(extra or {})}
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+    print(text)
+    return text
+
+
+def line_figure(name, series, xlabel, ylabel, title, out_dir=None, logx=False):
+    """series: {label: (xs, ys)} -> <name>.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out = pathlib.Path(out_dir or RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = out / f"{name}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def image_figure(name, images, titles, suptitle, out_dir=None, rows=1):
+    """A row (or grid) of RGB images in [0, 1] -> <name>.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out = pathlib.Path(out_dir or RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    cols = -(-len(images) // rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), dpi=120, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+    fig.suptitle(suptitle)
+    fig.tight_layout()
+    path = out / f"{name}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
