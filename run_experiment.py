@@ -172,14 +172,6 @@ def check_resumable(run_dir, config):
     saved_file.write_text(json.dumps(config, indent=2))
 
 
-def build(devices, config):
-    import replica
-    return replica.build_model(towers_value(config["towers"]), num_classes=config["num_classes"], devices=devices,
-                               input_size=config["input_size"], lrn=config["lrn"], pooling=config["pooling"],
-                               activation=config["activation"], dropout_rate=config["dropout"],
-                               positive_bias=config["positive_bias"])
-
-
 def join_workers():
     """The Workers of a multi-worker run (after the devices are configured), or None for one process."""
     if FLAGS.workers <= 1:
@@ -203,7 +195,7 @@ def join_workers():
 
 def train(devices):
     import tensorflow as tf
-    from replica import input_pipeline
+    from replica import input_pipeline, runs
     from replica import train as train_lib
     defaults = dataset_defaults()
     workers = join_workers()
@@ -213,7 +205,7 @@ def train(devices):
     run_dir = FLAGS.run_dir or f"runs/{FLAGS.dataset}-towers{FLAGS.towers}"
     if workers is None or workers.is_chief:
         check_resumable(run_dir, config)
-    model = build(devices, config)
+    model = runs.build_from_config(config, devices)
     recipe = train_lib.TrainConfig(
         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
         weight_decay=FLAGS.weight_decay, decay_biases=FLAGS.decay_biases, epochs=defaults["epochs"],
@@ -245,27 +237,19 @@ def train(devices):
 
 
 def evaluate_only(devices):
-    import json
-    import pathlib
-    import tensorflow as tf
     from replica import evaluate as evaluate_lib
+    from replica import runs
     if not FLAGS.checkpoint:
         fail("--eval_only needs --checkpoint=<run folder or checkpoint path>")
-    path = pathlib.Path(FLAGS.checkpoint)
-    run_dir = path if path.is_dir() else path.parent.parent
-    config_file = run_dir / "run_config.json"
-    if not config_file.is_file():
-        fail(f"{run_dir} has no run_config.json: point --checkpoint at a run folder made by run_experiment.py")
-    config = json.loads(config_file.read_text())
-    checkpoint = tf.train.latest_checkpoint(str(path / "checkpoints")) if path.is_dir() else str(path)
-    if not checkpoint or not tf.io.gfile.exists(checkpoint + ".index"):
-        fail(f"no checkpoint found at {FLAGS.checkpoint}")
-    if towers_value(config["towers"]) != towers_value(FLAGS.towers) and FLAGS["towers"].present:
-        fail(f"the checkpoint holds --towers={config['towers']}, not --towers={FLAGS.towers}")
-    FLAGS.dataset, FLAGS.data_dir = config["dataset"], config["data_dir"]
-    data = load_data(config["input_size"])
-    model = build(devices, config)
-    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    try:
+        _, checkpoint, config = runs.find_run(FLAGS.checkpoint)
+        if FLAGS["towers"].present and runs.towers_value(config["towers"]) != towers_value(FLAGS.towers):
+            fail(f"the checkpoint holds --towers={config['towers']}, not --towers={FLAGS.towers}")
+        FLAGS.dataset, FLAGS.data_dir = config["dataset"], config["data_dir"]
+        data = load_data(config["input_size"])
+        model, _ = runs.load_trained(checkpoint, devices)
+    except runs.RunError as e:
+        fail(str(e))
     for ten_crop in (False, True):
         result = evaluate_lib.evaluate(model, data, ten_crop=ten_crop)
         print(f"{'10 crops' if ten_crop else 'centre  '}: top-1 error {result['top1_error']:.4f}  top-5 error "
@@ -277,13 +261,12 @@ def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
     validate_flags()
-    if FLAGS.eval_only and FLAGS.checkpoint:
-        import json
-        import pathlib
-        path = pathlib.Path(FLAGS.checkpoint)
-        config_file = (path if path.is_dir() else path.parent.parent) / "run_config.json"
-        if config_file.is_file() and not FLAGS["towers"].present:
-            FLAGS.towers = str(json.loads(config_file.read_text())["towers"])
+    if FLAGS.eval_only and FLAGS.checkpoint and not FLAGS["towers"].present:
+        from replica import runs
+        try:   # evaluate on the devices of the net the checkpoint holds
+            FLAGS.towers = str(runs.find_run(FLAGS.checkpoint)[2]["towers"])
+        except runs.RunError as e:
+            fail(str(e))
     devices = resolve_devices()
     if FLAGS.summary:
         print_summary(devices)

@@ -194,6 +194,11 @@ class ImageData:
         """uint8 stored image -> float32 with the per-pixel mean image subtracted."""
         return tf.cast(image, tf.float32) - self.stats.mean_image
 
+    def _prepare_batch(self, images):
+        """A batch of stored uint8 images -> the centre crops the network sees."""
+        return tf.map_fn(lambda im: centre_crop(self._prepare(im), self.crop_size), tf.convert_to_tensor(images),
+                         fn_output_signature=tf.float32)
+
     def _train_transform(self, image, seed):
         image = self._prepare(image)
         if not self.augment:
@@ -238,11 +243,13 @@ class Cifar10(ImageData):
     num_classes = 10
     crop_size = 32
 
-    def __init__(self, data_dir=None, train_limit=None, **kwargs):
+    def __init__(self, data_dir=None, train_limit=None, eval_limit=None, **kwargs):
         super().__init__(**kwargs)
         x_train, y_train, x_test, y_test = load_cifar10(data_dir)
         if train_limit:
             x_train, y_train = x_train[:train_limit], y_train[:train_limit]
+        if eval_limit:
+            x_test, y_test = x_test[:eval_limit], y_test[:eval_limit]
         self.source = str(data_dir or CIFAR10_SLICE)
         self.splits = {"train": (x_train, y_train), "eval": (x_test, y_test)}
         self.stats = image_stats(x_train)
@@ -380,11 +387,12 @@ class ImageFolder(ImageData):
 
 
 def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False, augment=True, cache_dir=None,
-              cache_decoded=False, train_limit=None):
+              cache_decoded=False, train_limit=None, eval_limit=None):
     """The data set a run names: "cifar10" (data_dir None: the shipped slice; "download": Keras) or
     "imagenet_folder" (data_dir: train/ and val/ class folders)."""
     if dataset == "cifar10":
-        return Cifar10(data_dir, train_limit=train_limit, pca_colour_augment=pca_colour_augment, augment=augment)
+        return Cifar10(data_dir, train_limit=train_limit, eval_limit=eval_limit,
+                       pca_colour_augment=pca_colour_augment, augment=augment)
     if dataset == "imagenet_folder":
         if not data_dir:
             raise DataError("--dataset=imagenet_folder needs --data_dir pointing at a folder with train/ and val/")

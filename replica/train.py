@@ -328,6 +328,7 @@ class Trainer:
             "train_images_per_second": images_per_second,
             "best_val_top1_error": min((e["val_top1_error"] for e in epochs), default=None),
             "best_val_top5_error": min((e["val_top5_error"] for e in epochs), default=None),
+            "history_last_train_top1": epochs[-1]["train_top1_error"] if epochs else None,
         })
         centre = self.evaluate()
         results["final"] = {"centre_top1_error": centre["top1_error"], "centre_top5_error": centre["top5_error"],

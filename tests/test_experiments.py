@@ -1,0 +1,49 @@
+"""Each experiment script runs end to end in its --quick mode and writes its table (and figure)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from replica import paper
+from tests.conftest import REPO
+
+
+def run_script(name, *args, timeout=240):
+    result = subprocess.run([sys.executable, f"experiments/{name}.py", *args], cwd=REPO, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_architecture_table_is_exact_and_the_cost_model_explains_the_timing_claim(tmp_path):
+    run_script("architecture", f"--out_dir={tmp_path}")
+    rows = json.loads((tmp_path / "architecture.json").read_text())["rows"]
+    totals = {r["net"]: r for r in rows if r["layer"] == "total"}
+    assert totals["two towers"]["params"] == paper.PARAMS["2"] == totals["two towers"]["paper params"]
+    assert totals["merged net"]["params"] == paper.PARAMS["merged"]
+    assert totals["two towers"]["cross-device B/img"] == paper.CROSS_TOWER_BYTES
+    cost = json.loads((tmp_path / "cost_model.json").read_text())["rows"]
+    gtx = {r["net"]: r["ms/img (no overlap)"] for r in cost if r["hardware"].startswith("2x GTX 580")}
+    assert gtx["two towers, 2 devices"] < gtx["one-GPU net, 1 device"]   # "slightly less time to train"
+    assert gtx["two towers, 2 devices"] > 0.9 * gtx["one-GPU net, 1 device"]
+
+
+@pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2)])
+def test_quick_modes_write_their_outputs(tmp_path, script, rows):
+    run_script(script, "--quick", f"--out_dir={tmp_path}")
+    table = json.loads((tmp_path / f"{script}.json").read_text())
+    assert len(table["rows"]) == rows and "--quick" in table["command"]
+    assert (tmp_path / f"{script}.md").is_file()
+    if script != "towers_comparison":
+        assert (tmp_path / f"{script}.png").stat().st_size > 10_000
+
+
+def test_benchmark_prints_and_writes_its_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    run_script("benchmark", "--input_size=32", "--batch_size=8", "--steps=1", "--warmup=1", "--repeats=2",
+               "--noinference", "--data=cifar10", f"--json={out}")
+    figures = json.loads(out.read_text())
+    assert figures["matmul_gflops"] > 1 and 0 < figures["roofline_fraction"] < 2
+    assert figures["train_gflop_per_image"] == pytest.approx(6 * 247.0e6 / 1e9, rel=0.01)
+    assert "input_pipeline_overhead" in figures and figures["devices"] == ["/device:CPU:0", "/device:CPU:1"]
