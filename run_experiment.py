@@ -77,7 +77,8 @@ flags.DEFINE_integer("peer_timeout", 60, "Seconds a worker waits for its peers (
 
 
 def towers_value(text):
-    return int(text) if text in ("1", "2") else text
+    from replica.runs import towers_value as parse
+    return parse(text)
 
 
 def fail(message):

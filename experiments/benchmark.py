@@ -36,19 +36,31 @@ flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ gro
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
 
 
-def matmul_gflops(n=4096, repeats=10):
-    """The machine's float32 matmul rate, measured now: the roofline the training step is held against."""
+def matmul_gflops(devices, n=4096, repeats=10):
+    """The machine's float32 matmul rate, measured now with the run's thread settings: one 4096^3 product on
+    each of `devices` at once (every core busy), the roofline the training step is held against."""
     import tensorflow as tf
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
-    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
-    matmul(a, b).numpy()
+    devices = sorted(set(devices))
+    operands = []
+    for d in devices:
+        with tf.device(d):
+            operands.append((tf.random.normal([n, n]), tf.random.normal([n, n])))
+
+    @tf.function
+    def matmuls():
+        total = []
+        for d, (a, b) in zip(devices, operands):
+            with tf.device(d):
+                total.append(tf.reduce_sum(tf.matmul(a, b)))
+        return tf.add_n(total)
+
+    matmuls().numpy()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul(a, b).numpy()
+        matmuls().numpy()
         times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    return len(devices) * 2 * n ** 3 / statistics.median(times) / 1e9
 
 
 def peak_rss_mb():
@@ -119,8 +131,7 @@ def inference_figures(model, input_size):
 def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, inference=False):
     import replica
     from replica import devices as devices_lib
-    tower_devices = devices_lib.apply_plan(devices_lib.plan_devices(
-        towers, devices_lib.parse_gpus(gpus), len(__import__("tensorflow").config.list_physical_devices("GPU"))))
+    tower_devices = devices_lib.tower_devices(towers, gpus)
     num_classes = data.num_classes if data else 1000
     model = replica.build_model(towers, num_classes=num_classes, devices=tower_devices, input_size=input_size)
     macs = sum(r.macs for r in replica.layer_table(model))
@@ -143,33 +154,40 @@ def default_gpus(towers):
     return FLAGS.gpus or ("0,1" if towers == "2" else "0")
 
 
-def towers_value(text):
-    return int(text) if text in ("1", "2") else text
-
-
-def sweep(peak_gflops):
+def sweep():
+    """Each configuration in its own process: TensorFlow fixes devices and threads when it starts."""
+    import json
+    import subprocess
+    import tempfile
     from experiments import report
     input_size = FLAGS.input_size or 227
     rows = []
     nets = [("2", "0,1"), ("2", "0"), ("1", "0"), ("merged", "0")]
-    for towers, gpus in nets:
-        for batch in (32, 64, 128, 256):
-            rows.append(benchmark(towers_value(towers), gpus, batch, input_size, peak_gflops))
-            print(rows[-1], flush=True)
-    rows.append(benchmark("grouped", "0", 128, input_size, peak_gflops))
+    configs = [(t, g, b) for t, g in nets for b in (32, 64, 128, 256)] + [("grouped", "0", 128)]
+    for towers, gpus, batch in configs:
+        out = pathlib.Path(tempfile.mkdtemp()) / "row.json"
+        subprocess.run([sys.executable, __file__, f"--towers={towers}", f"--gpus={gpus}", f"--batch_size={batch}",
+                        f"--input_size={input_size}", f"--steps={FLAGS.steps}", f"--repeats={FLAGS.repeats}",
+                        f"--warmup={FLAGS.warmup}", "--noinference", f"--json={out}"], check=True,
+                       stdout=subprocess.DEVNULL)
+        rows.append(json.loads(out.read_text()))
+        print({k: rows[-1][k] for k in ("towers", "gpus", "batch_size", "images_per_second", "roofline_fraction")},
+              flush=True)
     columns = ["towers", "gpus", "batch_size", "images_per_second", "images_per_second_min",
-               "images_per_second_max", "step_seconds", "train_gflop_per_image", "achieved_gflops",
+               "images_per_second_max", "step_seconds", "train_gflop_per_image", "achieved_gflops", "matmul_gflops",
                "roofline_fraction", "peak_rss_mb"]
     report.write_table("benchmark_sweep", f"Training throughput against batch size, {input_size}x{input_size}, "
                        "float32, this machine", rows, columns,
-                       notes=[f"float32 matmul (4096^3) measured in the same run: {peak_gflops:.1f} GFLOP/s",
-                              "a training step counts as 3 x 2 x the forward multiply-adds of the per-layer table"],
-                       extra={"matmul_gflops": peak_gflops})
+                       notes=["matmul_gflops: one 4096^3 float32 product per device at once, measured in the same "
+                              "process with its thread settings",
+                              "a training step counts as 3 x 2 x the forward multiply-adds of the per-layer table",
+                              f"each row: {FLAGS.warmup} warm-up steps, then {FLAGS.repeats} repeats of "
+                              f"{FLAGS.steps} timed steps; images/s is the median, min and max over the repeats"])
     series = {}
     for towers, gpus in nets:
-        label = f"--towers={towers} --gpus={gpus}"
         sel = [r for r in rows if r["towers"] == towers and r["gpus"] == gpus]
-        series[label] = ([r["batch_size"] for r in sel], [r["images_per_second"] for r in sel])
+        series[f"--towers={towers} --gpus={gpus}"] = ([r["batch_size"] for r in sel],
+                                                      [r["images_per_second"] for r in sel])
     report.line_figure("benchmark_sweep", series, "batch size", "training images/s",
                        f"AlexNet training on this machine ({input_size}x{input_size}, float32)", logx=True)
 
@@ -179,13 +197,12 @@ def main(argv):
     import json
     from replica import devices as devices_lib
     from replica import input_pipeline
-    import tensorflow as tf
-    if not tf.config.list_physical_devices("GPU"):
-        devices_lib.split_cpu(2)
-    peak = matmul_gflops()
-    print(f"float32 matmul: {peak:.1f} GFLOP/s", flush=True)
     if FLAGS.sweep:
-        return sweep(peak)
+        return sweep()
+    from replica.runs import towers_value
+    towers_devices = devices_lib.tower_devices(towers_value(FLAGS.towers), default_gpus(FLAGS.towers))
+    peak = matmul_gflops(towers_devices)
+    print(f"float32 matmul: {peak:.1f} GFLOP/s", flush=True)
     data = None
     input_size = FLAGS.input_size or (32 if FLAGS.data == "cifar10" else 227)
     if FLAGS.data != "synthetic":
