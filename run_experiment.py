@@ -19,7 +19,7 @@ flags.DEFINE_string("towers", "2", "2 (the paper's two towers), 1 (the one-GPU b
                     "single-device net) or grouped (the towers as grouped convolutions on one device).")
 flags.DEFINE_string("gpus", None, "Device indices, one per tower (default 0,1 for two towers, 0 otherwise). "
                     "With fewer GPUs than named, logical devices are carved out of one GPU or the CPU.")
-flags.DEFINE_integer("gpu_memory_mb", None, "Memory of each logical device when one GPU is split in two.")
+flags.DEFINE_integer("gpu_memory_mb", None, "Memory of each logical device when one GPU is split in two (default 5120).")
 flags.DEFINE_bool("summary", False, "Print the per-layer table of the network and exit.")
 flags.DEFINE_integer("input_size", None, "227 (default for ImageNet), 224 (+3 zero pixels, PAPER.md 4), or 32 "
                      "(the small-image geometry, default for CIFAR-10).")

@@ -67,6 +67,17 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_device_memory_mb(devices):
+    """Peak memory of each GPU device (nothing on a CPU-only machine, where peak RSS says it all)."""
+    import tensorflow as tf
+    out = {}
+    for d in sorted(set(devices)):
+        if "GPU" in d:
+            out[f"peak_memory_mb_{d.split('/device:')[-1]}"] = tf.config.experimental.get_memory_info(
+                d.split("/device:")[-1])["peak"] / 2 ** 20
+    return out
+
+
 def synthetic_batches(batch_size, input_size, num_classes):
     import tensorflow as tf
     images = tf.random.normal([batch_size, input_size, input_size, 3], stddev=50.0)
@@ -147,6 +158,7 @@ def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, infe
     if inference:
         row.update(inference_figures(model, input_size))
     row["peak_rss_mb"] = peak_rss_mb()
+    row.update(peak_device_memory_mb(tower_devices))
     return row
 
 

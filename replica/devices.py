@@ -72,6 +72,9 @@ def plan_devices(towers, gpu_ids, physical_gpus):
     return DevicePlan(names * n if len(names) == 1 else names, kind, carve=carve)
 
 
+DEFAULT_SPLIT_GPU_MB = 5120   # per logical device when one GPU is split: two fit a 12 GB card; --gpu_memory_mb
+
+
 def apply_plan(plan, gpu_memory_mb=None, verify=True):
     """Create the plan's logical devices (before TensorFlow starts) and return the tower device names.
 
@@ -81,10 +84,7 @@ def apply_plan(plan, gpu_memory_mb=None, verify=True):
     """
     if plan.carve:
         physical = tf.config.list_physical_devices(plan.kind)[plan.parent]
-        limit = gpu_memory_mb if plan.kind == "GPU" else None
-        if plan.kind == "GPU" and not limit:
-            raise DeviceError("splitting one GPU into two needs a memory limit per logical device: "
-                              "pass --gpu_memory_mb (e.g. half of the GPU's memory)")
+        limit = (gpu_memory_mb or DEFAULT_SPLIT_GPU_MB) if plan.kind == "GPU" else None
         config = [tf.config.LogicalDeviceConfiguration(memory_limit=limit)] * plan.carve
         try:
             tf.config.set_logical_device_configuration(physical, config)
