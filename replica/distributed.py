@@ -35,11 +35,11 @@ def cluster_size():
 
 
 def bound_cluster_start_up(timeout_seconds):
-    """Make joining the cluster fail after `timeout_seconds` instead of waiting (TensorFlow's default: 1 hour).
+    """Configure TensorFlow's coordination service as MultiWorkerMirroredStrategy would, but with registration
+    and heartbeat timeouts tied to `timeout_seconds` instead of the defaults (registration: 1 hour).
 
-    MultiWorkerMirroredStrategy configures TensorFlow's coordination service with its default timeouts unless
-    one is configured already; this configures it as the strategy would, with bounded registration and
-    heartbeat timeouts. Joining blocks inside the runtime holding the GIL, so no Python-level timer could help.
+    This alone did not bound a lone worker's wait here (the chief blocks creating remote contexts, holding the
+    GIL); `Watchdog` is what ends that wait. It is kept for the heartbeat, so that a dead peer is noticed.
     """
     from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
     from tensorflow.python.distribute import multi_worker_util

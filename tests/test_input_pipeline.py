@@ -94,10 +94,14 @@ def test_epochs_are_reproducible_and_resume_mid_epoch(cifar):
 
 
 def test_training_crops_move_and_mirror(cifar):
-    x, _ = next(iter(cifar.train_batches(64, seed=0, epoch=0)))
-    centre = next(iter(cifar.eval_batches(64)))[0]
+    x, y = next(iter(cifar.train_batches(64, seed=0, epoch=0)))
+    plain = ip.Cifar10(augment=False)          # the same images in the same order, centre crops only
+    centre, y_plain = next(iter(plain.train_batches(64, seed=0, epoch=0)))
+    np.testing.assert_array_equal(y, y_plain)
     assert x.shape == (64, 32, 32, 3) and centre.shape == (64, 32, 32, 3)
-    assert abs(float(tf.reduce_mean(x))) < 10   # the mean image was subtracted
+    assert abs(float(tf.reduce_mean(centre))) < 10   # the mean image was subtracted
+    moved = [not np.allclose(a, b) for a, b in zip(x.numpy(), centre.numpy())]
+    assert sum(moved) > 48   # most crops moved or were mirrored (a centred, unmirrored draw is 1 in 162)
 
 
 @pytest.mark.skipif(not FULLSIZE.is_dir(), reason="../shared/data is not beside the repo")
