@@ -3,6 +3,7 @@
 Section numbers refer to ../shared/PAPER.md.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 from replica import paper
@@ -55,12 +56,49 @@ def local_response_norm(x, mode="paper", groups=1):
     """
     if mode == "none":
         return x
-    kwargs = dict(depth_radius=paper.LRN_DEPTH_RADIUS, bias=paper.LRN_K, alpha=lrn_alpha(mode),
-                  beta=paper.LRN_BETA)
-    if groups == 1:
-        return tf.nn.local_response_normalization(x, **kwargs)
-    return tf.concat([tf.nn.local_response_normalization(part, **kwargs)
-                      for part in tf.split(x, groups, axis=-1)], axis=-1)
+    return cross_map_norm(x, paper.LRN_N, paper.LRN_K, lrn_alpha(mode), paper.LRN_BETA, groups)
+
+
+def adjacent_maps(maps, size, groups=1):
+    """The maps x maps 0/1 matrix whose column i selects the `size` maps centred on map i within i's group."""
+    index = np.arange(maps)
+    group = index // (maps // groups)
+    near = np.abs(index[:, None] - index[None, :]) <= size // 2
+    return tf.constant((near & (group[:, None] == group[None, :])).astype(np.float32))
+
+
+def inverse_power(u, beta):
+    """u^-beta; for the paper's beta = 0.75 as rsqrt(u) * sqrt(rsqrt(u)), several times cheaper than pow."""
+    if beta == 0.75:
+        r = tf.math.rsqrt(u)
+        return r * tf.sqrt(r)
+    return tf.pow(u, -beta)
+
+
+def cross_map_norm(x, size, k, alpha, beta, groups=1):
+    """b_i = a_i / (k + alpha * sum_{j within size/2 of i, same group} a_j^2)^beta over the last axis of x.
+
+    The sum over adjacent maps is a matmul with a banded 0/1 matrix (which also keeps groups apart), and the
+    gradient is written out, dL/da = g * s - 2 alpha beta * a * (band @ (g * b / u)) with u = k + alpha * sum and
+    s = u^-beta: the same numbers as tf.nn.local_response_normalization and its gradient (tests/test_layers.py),
+    in about half the time on this CPU (experiments/README.md, speed).
+    """
+    maps = x.shape[-1]
+    band = adjacent_maps(maps, size, groups)
+
+    @tf.custom_gradient
+    def normalise(x):
+        a = tf.reshape(x, [-1, maps])
+        u = k + alpha * tf.linalg.matmul(tf.square(a), band)
+        scale = inverse_power(u, beta)
+        b = a * scale
+
+        def gradient(g):
+            g = tf.reshape(g, [-1, maps])
+            da = g * scale - (2.0 * alpha * beta) * a * tf.linalg.matmul(g * b / u, band)
+            return tf.reshape(da, tf.shape(x))
+        return tf.reshape(b, tf.shape(x)), gradient
+    return normalise(x)
 
 
 POOLING_MODES = ("overlapping", "non-overlapping")

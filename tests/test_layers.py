@@ -48,3 +48,21 @@ def test_dropout_is_inverted_and_reproducible():
     np.testing.assert_array_equal(a, b)
     assert set(np.unique(a)) == {0.0, 2.0}
     assert abs((a == 0).mean() - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_lrn_gradient_matches_tensorflows_own(groups):
+    """The hand-written gradient of the band-matmul LRN against autodiff of TensorFlow's LRN kernel."""
+    a = tf.constant(np.random.default_rng(2).normal(0, 30, (2, 3, 3, 32)).astype(np.float32))
+    weights = tf.constant(np.random.default_rng(3).normal(0, 1, (2, 3, 3, 32)).astype(np.float32))
+    def reference(x):
+        return tf.concat([tf.nn.local_response_normalization(p, 2, 2.0, 1e-4, 0.75)
+                          for p in tf.split(x, groups, axis=-1)], -1)
+    grads = []
+    for f in (reference, lambda x: layers.local_response_norm(x, "paper", groups)):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            loss = tf.reduce_sum(f(a) * weights)
+        grads.append(tape.gradient(loss, a).numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6 * np.abs(grads[0]).max())
+    assert np.abs(grads[0] - weights.numpy() / 2.0 ** 0.75).max() > 1e-3   # the neighbours' term is not negligible

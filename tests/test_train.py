@@ -36,8 +36,6 @@ def test_one_step_follows_the_papers_update_rule():
         def __init__(self, v, path):
             self.v, self.path, self.shape, self.dtype = v, path, v.shape, v.dtype
             self.value = v
-        def assign_add(self, x):
-            self.v.assign_add(x)
     sgd = train.PaperSGD([Var(w, "w"), Var(b, "b")], momentum=0.9, weight_decay=0.0005)
     sgd.velocities[0].assign([[0.2, 0.0], [-0.1, 0.3]])
     g = [tf.constant([[0.5, 1.0], [-1.0, 2.0]]), tf.constant([1.0, -1.0])]
