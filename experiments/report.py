@@ -45,8 +45,8 @@ def write_table(name, title, rows, columns, notes=(), out_dir=None, extra=None):
     return text
 
 
-def line_figure(name, series, xlabel, ylabel, title, out_dir=None, logx=False):
-    """series: {label: (xs, ys)} -> <name>.png."""
+def line_figure(name, series, xlabel, ylabel, title, out_dir=None, logx=False, hline=None):
+    """series: {label: (xs, ys)} -> <name>.png; hline (y, label): a dashed reference line."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -55,6 +55,8 @@ def line_figure(name, series, xlabel, ylabel, title, out_dir=None, logx=False):
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for label, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o", label=label)
+    if hline:
+        ax.axhline(hline[0], color="grey", linestyle="--", label=hline[1])
     if logx:
         ax.set_xscale("log", base=2)
     ax.set_xlabel(xlabel)

@@ -24,24 +24,37 @@ flags.DEFINE_string("out_dir", None, "Where to write (default experiments/result
 FLAGS = flags.FLAGS
 
 
-def run_variant(variant, seed, devices, quick, epochs, train_limit):
-    """Train one variant with one seed; return its results (replica.train's results.json content)."""
+def build_variant(variant, devices):
+    """The variant's net: `four_layer` options give the cuda-convnet four-layer net (replica.four_layer), otherwise
+    the towers / one-GPU / merged net with the variant's `model` options in the CIFAR-10 geometry."""
     import replica
+    from replica import four_layer
+    if "four_layer" in variant:
+        return four_layer.build_four_layer_net(**variant["four_layer"])
+    towers = variant.get("towers", 2)
+    return replica.build_model(towers, num_classes=10, input_size=32,
+                               devices=devices if towers == 2 else [devices[0]],
+                               **{"positive_bias": 0.1, **variant.get("model", {})})
+
+
+def run_variant(variant, seed, devices, quick, epochs, train_limit):
+    """Train one variant with one seed; return its results (replica.train's results.json content, plus
+    `run_dir`, where history.json holds the curves)."""
     from replica import input_pipeline, train
     train.set_determinism(seed, False)
     data = input_pipeline.load_data("cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=None if quick else train_limit, eval_limit=100 if quick else None,
                                     **variant.get("data", {}))
-    towers = variant.get("towers", 2)
-    model = replica.build_model(towers, num_classes=10, input_size=32,
-                                devices=devices if towers == 2 else [devices[0]],
-                                **{"positive_bias": 0.1, **variant.get("model", {})})
-    config = train.TrainConfig(batch_size=32 if quick else 128, epochs=1 if quick else epochs,
-                               max_steps=4 if quick else 0, seed=seed, log_every=2 if quick else 50, eval_limit=64 if quick else 2000,
-                               final_ten_crop=variant.get("ten_crop", False), **variant.get("recipe", {}))
+    model = build_variant(variant, devices)
+    config = train.TrainConfig(**{
+        "batch_size": 32 if quick else 128, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0,
+        "seed": seed, "log_every": 2 if quick else 10, "eval_limit": 64 if quick else 2000,
+        "final_ten_crop": variant.get("ten_crop", False), **variant.get("recipe", {})})
+    run_dir = tempfile.mkdtemp(prefix="variant-")
     start = time.time()
-    results = train.Trainer(model, data, tempfile.mkdtemp(prefix="variant-"), config).train()
+    results = train.Trainer(model, data, run_dir, config).train()
     results["wall_seconds"] = time.time() - start
+    results["run_dir"] = run_dir
     return results
 
 
@@ -86,11 +99,17 @@ def run_spec(spec):
 
 
 def noise_verdict(rows, spec):
-    """Whether the first two variants differ by more than their seed spread (never claim what it does not show)."""
+    """Whether each compared pair (the spec's `pairs`, else the first two variants) differs by more than twice
+    its seed spread: never claim what the numbers do not show."""
     key = next(iter(spec.get("metrics", DEFAULT_METRICS)))
-    if len(rows) < 2 or rows[0][key] is None or rows[1][key] is None:
-        return "no comparison"
-    a, b = rows[0], rows[1]
+    by_name = {row["variant"]: row for row in rows}
+    pairs = spec.get("pairs") or ([(rows[0]["variant"], rows[1]["variant"])] if len(rows) > 1 else [])
+    return "; ".join(pair_verdict(by_name[a], by_name[b], key) for a, b in pairs) or "no comparison"
+
+
+def pair_verdict(a, b, key):
+    if a[key] is None or b[key] is None:
+        return f"{b['variant']} vs {a['variant']}: no comparison"
     spread = max(a[key + " sd"] or 0.0, b[key + " sd"] or 0.0)
     diff = b[key] - a[key]
     if not spread:

@@ -238,13 +238,16 @@ class ImageData:
 
 
 class Cifar10(ImageData):
-    """CIFAR-10 in memory; the evaluation split is the test batch. Crops of 32 out of the padded 40x40."""
+    """CIFAR-10 in memory; the evaluation split is the test batch. Crops of 32 out of the image padded to 40x40,
+    or (crop_size 24, cuda-convnet's 11% net) crops of 24 out of the 32x32 image and its centre 24 for testing."""
     name = "cifar10"
     num_classes = 10
-    crop_size = 32
 
-    def __init__(self, data_dir=None, train_limit=None, eval_limit=None, **kwargs):
+    def __init__(self, data_dir=None, train_limit=None, eval_limit=None, crop_size=32, **kwargs):
         super().__init__(**kwargs)
+        if crop_size not in (24, 32):
+            raise DataError(f"CIFAR-10 crops are 32 (padded) or 24, not {crop_size}")
+        self.crop_size = crop_size
         x_train, y_train, x_test, y_test = load_cifar10(data_dir)
         if train_limit:
             x_train, y_train = x_train[:train_limit], y_train[:train_limit]
@@ -264,6 +267,8 @@ class Cifar10(ImageData):
     def _prepare(self, image):
         # mean-subtracted, then padded with zeros (= the mean pixel) so that crops can move by up to 4 pixels
         image = super()._prepare(image)
+        if self.crop_size < 32:
+            return image
         return tf.pad(image, [[CIFAR_PAD, CIFAR_PAD], [CIFAR_PAD, CIFAR_PAD], [0, 0]])
 
 
@@ -391,7 +396,7 @@ def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False,
     """The data set a run names: "cifar10" (data_dir None: the shipped slice; "download": Keras) or
     "imagenet_folder" (data_dir: train/ and val/ class folders)."""
     if dataset == "cifar10":
-        return Cifar10(data_dir, train_limit=train_limit, eval_limit=eval_limit,
+        return Cifar10(data_dir, train_limit=train_limit, eval_limit=eval_limit, crop_size=input_size or 32,
                        pca_colour_augment=pca_colour_augment, augment=augment)
     if dataset == "imagenet_folder":
         if not data_dir:

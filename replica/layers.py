@@ -127,3 +127,30 @@ def dropout(x, rate, seed, shard=(0, 1)):
     uniform = tf.random.stateless_uniform([rows * count, tf.shape(x)[1]], seed=seed)
     keep = uniform[index * rows:(index + 1) * rows] >= rate
     return tf.where(keep, x / (1.0 - rate), tf.zeros_like(x))
+
+
+class LocallyConnected2D(keras.layers.Layer):
+    """A convolution whose kernel differs at every output position ('same' padding, stride 1): cuda-convnet's
+    `local` layer, which its CIFAR-10 four-layer nets use for layers 3 and 4 (PAPER.md 5). Keras 3 has none."""
+
+    def __init__(self, filters, kernel_size, name=None, stddev=paper.WEIGHT_INIT_STDDEV):
+        super().__init__(name=name)
+        self.filters, self.kernel_size, self.stddev = filters, kernel_size, stddev
+
+    def build(self, input_shape):
+        _, height, width, channels = input_shape
+        patch = self.kernel_size * self.kernel_size * channels
+        self.kernel = self.add_weight(shape=(height, width, patch, self.filters), name="kernel",
+                                      initializer=keras.initializers.RandomNormal(stddev=self.stddev))
+        self.bias = self.add_weight(shape=(height, width, self.filters), name="bias", initializer="zeros")
+
+    def call(self, x):
+        k = self.kernel_size
+        patches = tf.image.extract_patches(x, [1, k, k, 1], [1, 1, 1, 1], [1, 1, 1, 1], "SAME")
+        return tf.einsum("bhwp,hwpf->bhwf", patches, self.kernel) + self.bias
+
+
+def cross_map_norm_cuda_convnet(x, size):
+    """cuda-convnet's `cmrnorm` with the four-layer net's constants (size 9, scale 0.001, power 0.75): its k is 1
+    and it divides the scale by the size (PAPER.md 5)."""
+    return cross_map_norm(x, size, 1.0, 0.001 / size, 0.75)

@@ -68,13 +68,18 @@ def design_for(towers, lrn_groups=None):
     raise ValueError(f"towers must be one of 2, 1, 'merged', 'grouped'; got {towers!r}")
 
 
+DROPPABLE_LAYERS = (None, "conv3", "conv4")   # paper 7: removing a middle conv layer costs about 2 points
+
+
 class AlexNet(keras.Model):
     """The network of PAPER.md 1-2; `call` returns the fc8 logits, `endpoints` every named activation."""
 
     def __init__(self, design, geometry, devices=None, lrn="paper", pooling="overlapping", activation="relu",
                  dropout_rate=paper.DROPOUT_RATE, num_classes=paper.NUM_CLASSES, positive_bias=paper.POSITIVE_BIAS,
-                 name="alexnet"):
+                 drop_layer=None, name="alexnet"):
         super().__init__(name=name)
+        if drop_layer not in DROPPABLE_LAYERS:
+            raise ValueError(f"drop_layer must be one of {DROPPABLE_LAYERS}, got {drop_layer!r}")
         if lrn not in L.LRN_MODES:
             raise ValueError(f"lrn must be one of {L.LRN_MODES}, got {lrn!r}")
         if pooling not in L.POOLING_MODES:
@@ -86,6 +91,7 @@ class AlexNet(keras.Model):
         self.design, self.geometry, self.devices = design, geometry, list(devices) if devices else None
         self.lrn, self.pooling, self.activation = lrn, pooling, activation
         self.dropout_rate, self.num_classes, self.positive_bias = dropout_rate, num_classes, positive_bias
+        self.drop_layer = drop_layer
         self.batch_shard = (0, 1)   # (worker, workers): which rows of the global batch this model sees
         c1, c2, c3, c4, c5, f6, f7 = design.widths
         g = design.conv_groups
@@ -96,10 +102,12 @@ class AlexNet(keras.Model):
                            name=self.layer_name("conv1", t)))
             setattr(self, self.layer_name("conv2", t),
                     L.conv("conv2", c2, paper.CONV2_KERNEL, groups=g, name=self.layer_name("conv2", t), **b))
-            setattr(self, self.layer_name("conv3", t),
-                    L.conv("conv3", c3, paper.CONV345_KERNEL, name=self.layer_name("conv3", t), **b))
-            setattr(self, self.layer_name("conv4", t),
-                    L.conv("conv4", c4, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv4", t), **b))
+            if drop_layer != "conv3":
+                setattr(self, self.layer_name("conv3", t),
+                        L.conv("conv3", c3, paper.CONV345_KERNEL, name=self.layer_name("conv3", t), **b))
+            if drop_layer != "conv4":
+                setattr(self, self.layer_name("conv4", t),
+                        L.conv("conv4", c4, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv4", t), **b))
             setattr(self, self.layer_name("conv5", t),
                     L.conv("conv5", c5, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv5", t), **b))
             setattr(self, self.layer_name("fc6", t), L.dense("fc6", f6, name=self.layer_name("fc6", t), **b))
@@ -125,6 +133,18 @@ class AlexNet(keras.Model):
     @property
     def towers(self):
         return range(self.design.towers)
+
+    @property
+    def paper_layers(self):
+        """conv1 ... fc8 as built (without the dropped layer)."""
+        return tuple(layer for layer in paper.LAYER_NAMES if layer != self.drop_layer)
+
+    @property
+    def exchange_layers(self):
+        """The layers that see both towers' maps: conv3, fc6, fc7, fc8 (conv4 instead of conv3 when conv3 is
+        dropped: the towers still meet once between pool2 and pool5)."""
+        first = "conv4" if self.drop_layer == "conv3" else "conv3"
+        return (first,) + paper.EXCHANGE_LAYERS[1:]
 
     # --- the forward pass -------------------------------------------------------------------------------------
     def build(self, input_shape):
@@ -178,8 +198,11 @@ class AlexNet(keras.Model):
                 x = tf.pad(images, [[0, 0], [0, pad], [0, pad], [0, 0]]) if pad else images
             xs.append(conv_block("conv1", t, x, normalise=True, pool=True))
         xs = [conv_block("conv2", t, xs[t], normalise=True, pool=True) for t in self.towers]
-        xs = [conv_block("conv3", t, exchange(xs, t), normalise=False, pool=False) for t in self.towers]
-        xs = [conv_block("conv4", t, xs[t], normalise=False, pool=False) for t in self.towers]
+        for layer in ("conv3", "conv4"):
+            if layer == self.drop_layer:
+                continue
+            seen = [exchange(xs, t) if layer == self.exchange_layers[0] else xs[t] for t in self.towers]
+            xs = [conv_block(layer, t, seen[t], normalise=False, pool=False) for t in self.towers]
         xs = [conv_block("conv5", t, xs[t], normalise=False, pool=True) for t in self.towers]
         flat = []
         for t in self.towers:
@@ -195,7 +218,7 @@ class AlexNet(keras.Model):
 
 def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_size=paper.INPUT_SIZE, lrn="paper",
                 pooling="overlapping", activation="relu", dropout_rate=paper.DROPOUT_RATE, lrn_groups=None,
-                positive_bias=paper.POSITIVE_BIAS, name=None):
+                positive_bias=paper.POSITIVE_BIAS, drop_layer=None, name=None):
     """Build one of the paper's nets and create its variables on their devices.
 
     towers: 2 (the paper's two towers), 1 (the one-GPU baseline), "merged" (dense single-device net) or
@@ -207,10 +230,12 @@ def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_siz
     pooling: "overlapping" (3/2) or "non-overlapping" (2/2).
     lrn_groups: the merged net's LRN groups (2 normalises each tower's half on its own; used by the collapse).
     positive_bias: the initial bias of conv2, conv4, conv5, fc6, fc7 (paper 1; Caffe 0.1).
+    drop_layer: None, "conv3" or "conv4": the net without that layer (paper 7, experiment 9). Without conv3, conv4
+      sees both towers' pool2 (the towers still meet once in the conv stack); without conv4, conv5 sees conv3.
     """
     design = design_for(towers, lrn_groups)
     model = AlexNet(design, geometry_for(input_size), devices=devices, lrn=lrn, pooling=pooling,
                     activation=activation, dropout_rate=dropout_rate, num_classes=num_classes,
-                    positive_bias=positive_bias, name=name or f"alexnet_{towers}")
+                    positive_bias=positive_bias, drop_layer=drop_layer, name=name or f"alexnet_{towers}")
     model.build((None, input_size, input_size, 3))
     return model

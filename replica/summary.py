@@ -40,11 +40,11 @@ def conv_macs(kernel_shape, output_shape, groups=1):
 
 def received_from_other_tower(model, layer, tower, inputs):
     """Floats per image that `layer` of `tower` reads from the other tower's maps at an exchange point."""
-    if model.design.towers == 1 or layer not in paper.EXCHANGE_LAYERS:
+    if model.design.towers == 1 or layer not in model.exchange_layers:
         return 0
     if layer == "fc8":   # fc8 sits on tower 0: it reads tower 1's fc7 output
         return int(np.prod(inputs[model.layer_name("fc7", 1)].shape[1:]))
-    below = {"conv3": "pool2", "fc6": "pool5", "fc7": "fc6"}[layer]
+    below = {"conv3": "pool2", "conv4": "pool2", "fc6": "pool5", "fc7": "fc6"}[layer]
     return int(np.prod(inputs[model.layer_name(below, 1 - tower)].shape[1:]))
 
 
@@ -53,7 +53,7 @@ def layer_table(model):
     size = model.geometry.input_size
     ends = model.endpoints(tf.zeros([1, size, size, 3]))
     rows = []
-    for layer in paper.LAYER_NAMES:
+    for layer in model.paper_layers:
         for tower in ([0] if layer == "fc8" else model.towers):
             keras_layer = model.paper_layer(layer, tower)
             name = keras_layer.name

@@ -79,3 +79,19 @@ def test_pooling_and_activation_options_change_the_function():
                    dict(lrn="cuda-convnet")):
         other = replica.copy_weights(base, replica.build_model(2, num_classes=10, input_size=32, **option))
         assert not np.allclose(base(x).numpy(), other(x).numpy(), rtol=1e-4), option
+
+
+@pytest.mark.parametrize("dropped", ["conv3", "conv4"])
+def test_dropping_a_middle_conv_layer(dropped, two_devices):
+    """Experiment 9 (paper 7). Without conv3 its 885,120 weights go and conv4 widens to the 256 maps of both towers'
+    pool2 (2 x 442,560 instead of 2 x 331,968); without conv4 its 663,936 go: 60,301,288 either way."""
+    model = replica.build_model(2, devices=two_devices, drop_layer=dropped)
+    assert model.count_params() == 60_301_288
+    assert all(not l.name.startswith(dropped) for l in model.layers)
+    table = replica.layer_table(model)
+    meets = {r.layer for r in table if r.crosses_device}
+    assert meets == {"conv4" if dropped == "conv3" else "conv3", "fc6", "fc7", "fc8"}
+    assert sum(r.bytes_in for r in table if r.layer in ("conv3", "conv4")) == 2 * 13 * 13 * 128 * 4
+    assert model(tf.zeros([2, 227, 227, 3])).shape == (2, 1000)
+    with pytest.raises(ValueError, match="drop_layer"):
+        replica.build_model(2, drop_layer="conv5")
