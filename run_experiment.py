@@ -28,6 +28,10 @@ flags.DEFINE_enum("lrn", "paper", ["paper", "cuda-convnet", "none"], "LRN consta
 flags.DEFINE_enum("pooling", "overlapping", ["overlapping", "non-overlapping"], "3/2 or 2/2 max pooling.")
 flags.DEFINE_enum("activation", "relu", ["relu", "tanh"], "Non-linearity after every layer but fc8.")
 flags.DEFINE_float("dropout", 0.5, "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")
+flags.DEFINE_enum("drop_layer", "none", ["none", "conv3", "conv4"], "Build the net without this middle conv layer "
+                  "(paper 7; experiments/drop_layer.py).")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "float32 (the paper), or bfloat16 "
+                  "arithmetic with float32 weights, LRN and loss.")
 flags.DEFINE_float("positive_bias", None, "Initial bias of conv2, conv4, conv5, fc6, fc7: the paper's 1 (default "
                    "for ImageNet), Caffe's 0.1 (default for CIFAR-10, where bias 1 diverges: README).")
 
@@ -112,12 +116,13 @@ def resolve_devices():
 
 
 def model_options():
-    return dict(lrn=FLAGS.lrn, pooling=FLAGS.pooling, activation=FLAGS.activation, dropout_rate=FLAGS.dropout)
+    return dict(lrn=FLAGS.lrn, pooling=FLAGS.pooling, activation=FLAGS.activation, dropout_rate=FLAGS.dropout,
+                drop_layer=None if FLAGS.drop_layer == "none" else FLAGS.drop_layer, precision=FLAGS.precision)
 
 
 # Flags that define the network and the data of a run: a resumed run must use the ones it started with.
 RUN_DEFINING = ("towers", "input_size", "num_classes", "lrn", "pooling", "activation", "dropout", "positive_bias",
-                "dataset", "data_dir", "train_limit", "batch_size", "seed")
+                "drop_layer", "precision", "dataset", "data_dir", "train_limit", "batch_size", "seed")
 
 
 def dataset_defaults():
@@ -166,7 +171,9 @@ def check_resumable(run_dir, config):
         fail(f"{run_dir} already holds a checkpoint; pass another --run_dir, or drop --noresume to resume it")
     if saved_file.is_file():
         saved = json.loads(saved_file.read_text())
-        changed = [f"--{k}={config[k]} (started with {saved.get(k)})" for k in config if saved.get(k) != config[k]]
+        # a flag added after the run started counts as its default
+        changed = [f"--{k}={config[k]} (started with {saved.get(k)})" for k in config
+                   if saved.get(k, FLAGS[k].default if k in FLAGS else None) != config[k]]
         if changed and has_checkpoint:
             fail(f"{run_dir} was started with other flags: {', '.join(changed)}; use another --run_dir")
     pathlib.Path(run_dir).mkdir(parents=True, exist_ok=True)

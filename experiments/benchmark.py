@@ -31,6 +31,7 @@ flags.DEFINE_integer("repeats", 3, "Repeats of the timed steps.")
 flags.DEFINE_enum("data", "synthetic", ["synthetic", "cifar10", "imagenet_folder"], "Input.")
 flags.DEFINE_string("data_dir", None, "Data folder for --data (cifar10: unset = the shipped slice).")
 flags.DEFINE_bool("jit", False, "Compile the step with XLA (jit_compile=True).")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Arithmetic of the nets (weights float32).")
 flags.DEFINE_bool("inference", True, "Also time inference at batch 1 and 128, and 10-crop evaluation.")
 flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ grouped and one-device towers).")
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
@@ -144,11 +145,13 @@ def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, infe
     from replica import devices as devices_lib
     tower_devices = devices_lib.tower_devices(towers, gpus)
     num_classes = data.num_classes if data else 1000
-    model = replica.build_model(towers, num_classes=num_classes, devices=tower_devices, input_size=input_size)
+    model = replica.build_model(towers, num_classes=num_classes, devices=tower_devices, input_size=input_size,
+                                precision=FLAGS.precision)
     macs = sum(r.macs for r in replica.layer_table(model))
     flop_per_image = 3 * 2 * macs
     row = {"towers": str(towers), "gpus": gpus, "devices": tower_devices, "batch_size": batch_size,
-           "input_size": input_size, "train_gflop_per_image": flop_per_image / 1e9, "jit": FLAGS.jit}
+           "input_size": input_size, "train_gflop_per_image": flop_per_image / 1e9, "jit": FLAGS.jit,
+           "precision": FLAGS.precision}
     row.update(train_figures(model, synthetic_batches(batch_size, input_size, num_classes), batch_size,
                              flop_per_image, peak_gflops))
     if data is not None:

@@ -47,7 +47,7 @@ def train_curve(activation, learning_rate, epochs):
     import json
     import pathlib
     recipe = no_regularisation(learning_rate, epochs)
-    if FLAGS.quick:   # whole epochs of the shipped 2,000 images, so that there is a curve to read
+    if FLAGS.quick:   # whole epochs of 512 shipped images, so that there is a curve to read
         recipe["max_steps"] = 0
     variant = {"four_layer": {"activation": activation}, "data": {"augment": False}, "recipe": recipe}
     results = variants.run_variant(variant, FLAGS.seed, None, FLAGS.quick, epochs, FLAGS.train_limit or TRAIN_LIMIT)

@@ -22,18 +22,24 @@ def bias_initializer(layer, positive_bias=paper.POSITIVE_BIAS):
     return keras.initializers.Constant(positive_bias if layer in paper.BIAS_ONE_LAYERS else 0.0)
 
 
-def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None, positive_bias=paper.POSITIVE_BIAS):
-    """A convolution named after the paper's layer, with the paper's initialisation; the activation follows."""
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None, positive_bias=paper.POSITIVE_BIAS,
+         precision="float32"):
+    """A convolution named after the paper's layer, with the paper's initialisation; the activation follows.
+    precision "mixed_bfloat16": float32 weights, bfloat16 arithmetic (Keras' dtype policy)."""
     return keras.layers.Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups,
         kernel_initializer=weight_initializer(), bias_initializer=bias_initializer(layer, positive_bias),
-        name=name or layer)
+        name=name or layer, dtype=precision)
 
 
-def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS):
+def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision="float32"):
     """A fully-connected layer with the paper's initialisation; the activation follows."""
     return keras.layers.Dense(units, kernel_initializer=weight_initializer(),
-                              bias_initializer=bias_initializer(layer, positive_bias), name=name or layer)
+                              bias_initializer=bias_initializer(layer, positive_bias), name=name or layer,
+                              dtype=precision)
 
 
 LRN_MODES = ("paper", "cuda-convnet", "none")
@@ -56,7 +62,11 @@ def local_response_norm(x, mode="paper", groups=1):
     """
     if mode == "none":
         return x
-    return cross_map_norm(x, paper.LRN_N, paper.LRN_K, lrn_alpha(mode), paper.LRN_BETA, groups)
+    # in float32 whatever the precision: the sum of 5 squares of activations in the hundreds loses too much in
+    # bfloat16's 8-bit mantissa
+    normalised = cross_map_norm(tf.cast(x, tf.float32), paper.LRN_N, paper.LRN_K, lrn_alpha(mode), paper.LRN_BETA,
+                                groups)
+    return tf.cast(normalised, x.dtype)
 
 
 def adjacent_maps(maps, size, groups=1):

@@ -76,8 +76,10 @@ class AlexNet(keras.Model):
 
     def __init__(self, design, geometry, devices=None, lrn="paper", pooling="overlapping", activation="relu",
                  dropout_rate=paper.DROPOUT_RATE, num_classes=paper.NUM_CLASSES, positive_bias=paper.POSITIVE_BIAS,
-                 drop_layer=None, name="alexnet"):
+                 drop_layer=None, precision="float32", name="alexnet"):
         super().__init__(name=name)
+        if precision not in L.PRECISIONS:
+            raise ValueError(f"precision must be one of {L.PRECISIONS}, got {precision!r}")
         if drop_layer not in DROPPABLE_LAYERS:
             raise ValueError(f"drop_layer must be one of {DROPPABLE_LAYERS}, got {drop_layer!r}")
         if lrn not in L.LRN_MODES:
@@ -91,15 +93,15 @@ class AlexNet(keras.Model):
         self.design, self.geometry, self.devices = design, geometry, list(devices) if devices else None
         self.lrn, self.pooling, self.activation = lrn, pooling, activation
         self.dropout_rate, self.num_classes, self.positive_bias = dropout_rate, num_classes, positive_bias
-        self.drop_layer = drop_layer
+        self.drop_layer, self.precision = drop_layer, precision
         self.batch_shard = (0, 1)   # (worker, workers): which rows of the global batch this model sees
         c1, c2, c3, c4, c5, f6, f7 = design.widths
         g = design.conv_groups
-        b = dict(positive_bias=positive_bias)
+        b = dict(positive_bias=positive_bias, precision=precision)
         for t in range(design.towers):
             setattr(self, self.layer_name("conv1", t),
                     L.conv("conv1", c1, geometry.conv1_kernel, geometry.conv1_stride, geometry.conv1_padding,
-                           name=self.layer_name("conv1", t)))
+                           name=self.layer_name("conv1", t), precision=precision))
             setattr(self, self.layer_name("conv2", t),
                     L.conv("conv2", c2, paper.CONV2_KERNEL, groups=g, name=self.layer_name("conv2", t), **b))
             if drop_layer != "conv3":
@@ -212,13 +214,13 @@ class AlexNet(keras.Model):
         hs = [fc_block("fc6", t, flat[t], 6) for t in self.towers]
         hs = [fc_block("fc7", t, exchange(hs, t), 7) for t in self.towers]
         with self.on_tower(0):
-            out["fc8"] = self.fc8(exchange(hs, 0))
+            out["fc8"] = tf.cast(self.fc8(exchange(hs, 0)), tf.float32)   # the softmax and loss in float32
         return out
 
 
 def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_size=paper.INPUT_SIZE, lrn="paper",
                 pooling="overlapping", activation="relu", dropout_rate=paper.DROPOUT_RATE, lrn_groups=None,
-                positive_bias=paper.POSITIVE_BIAS, drop_layer=None, name=None):
+                positive_bias=paper.POSITIVE_BIAS, drop_layer=None, precision="float32", name=None):
     """Build one of the paper's nets and create its variables on their devices.
 
     towers: 2 (the paper's two towers), 1 (the one-GPU baseline), "merged" (dense single-device net) or
@@ -232,10 +234,13 @@ def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_siz
     positive_bias: the initial bias of conv2, conv4, conv5, fc6, fc7 (paper 1; Caffe 0.1).
     drop_layer: None, "conv3" or "conv4": the net without that layer (paper 7, experiment 9). Without conv3, conv4
       sees both towers' pool2 (the towers still meet once in the conv stack); without conv4, conv5 sees conv3.
+    precision: "float32" (the paper) or "mixed_bfloat16": bfloat16 convolutions, matmuls and exchanges with float32
+      weights, LRN and loss (issue 5; its speed and error are in experiments/README.md).
     """
     design = design_for(towers, lrn_groups)
     model = AlexNet(design, geometry_for(input_size), devices=devices, lrn=lrn, pooling=pooling,
                     activation=activation, dropout_rate=dropout_rate, num_classes=num_classes,
-                    positive_bias=positive_bias, drop_layer=drop_layer, name=name or f"alexnet_{towers}")
+                    positive_bias=positive_bias, drop_layer=drop_layer, precision=precision,
+                    name=name or f"alexnet_{towers}")
     model.build((None, input_size, input_size, 3))
     return model

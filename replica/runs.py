@@ -20,7 +20,9 @@ def build_from_config(config, devices=None):
     return model_lib.build_model(towers_value(config["towers"]), num_classes=config["num_classes"], devices=devices,
                                  input_size=config["input_size"], lrn=config["lrn"], pooling=config["pooling"],
                                  activation=config["activation"], dropout_rate=config["dropout"],
-                                 positive_bias=config["positive_bias"])
+                                 positive_bias=config["positive_bias"],
+                                 drop_layer=None if config.get("drop_layer", "none") == "none" else config["drop_layer"],
+                                 precision=config.get("precision", "float32"))
 
 
 def find_run(path):

@@ -47,3 +47,16 @@ def test_lrn_across_all_maps_is_not_the_towers_function(source):
     across = replica.collapse_to_merged(model)
     across.design = replica.model.design_for("merged")   # LRN over all maps, as a plain merged net does
     assert relative_error(logits, across(images).numpy()) > 1e-4
+
+
+def test_mixed_bfloat16_is_the_same_net_to_bfloat16_rounding(source):
+    """--precision=mixed_bfloat16: float32 weights (the same checkpoint loads), bfloat16 maps, float32 logits
+    within bfloat16's 8-bit mantissa of the float32 net (a few per cent), not bit-equal."""
+    model, images, logits = source
+    mixed = replica.copy_weights(model, replica.build_model(2, num_classes=10, devices=model.devices,
+                                                            precision="mixed_bfloat16"))
+    assert {str(v.dtype) for v in mixed.trainable_variables} == {"float32"}
+    ends = mixed.endpoints(images)
+    assert ends["conv1_0"].dtype == tf.bfloat16 and ends["fc8"].dtype == tf.float32
+    error = relative_error(logits, ends["fc8"].numpy())
+    assert 1e-5 < error < 0.05

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from replica import paper
-from tests.conftest import REPO
+from tests.conftest import REPO, SHARED_DATA
 
 
 def run_script(name, *args, timeout=240):
@@ -29,14 +29,22 @@ def test_architecture_table_is_exact_and_the_cost_model_explains_the_timing_clai
     assert gtx["two towers, 2 devices"] > 0.9 * gtx["one-GPU net, 1 device"]
 
 
-@pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2)])
+FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
+
+
+@pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2),
+                                         ("relu_vs_tanh", 2), ("drop_layer", 3), ("tiny_imagenet", 5)])
 def test_quick_modes_write_their_outputs(tmp_path, script, rows):
+    if script == "tiny_imagenet" and not (SHARED_DATA / "tiny-imagenet-10").is_dir():
+        pytest.skip("../shared/data/tiny-imagenet-10 is not beside the repository")
     run_script(script, "--quick", f"--out_dir={tmp_path}")
     table = json.loads((tmp_path / f"{script}.json").read_text())
     assert len(table["rows"]) == rows and "--quick" in table["command"]
     assert (tmp_path / f"{script}.md").is_file()
-    if script != "towers_comparison":
+    if script in FIGURES:
         assert (tmp_path / f"{script}.png").stat().st_size > 10_000
+    if script == "relu_vs_tanh":   # whole epochs were trained and a learning rate chosen for each net
+        assert all(r["epochs run"] == 2 and r["learning rate (chosen)"] in (0.01, 0.05) for r in table["rows"])
 
 
 def test_benchmark_prints_and_writes_its_figures(tmp_path):
