@@ -34,6 +34,8 @@ flags.DEFINE_bool("jit", False, "Compile the step with XLA (jit_compile=True).")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Arithmetic of the nets (weights float32).")
 flags.DEFINE_bool("inference", True, "Also time inference at batch 1 and 128, and 10-crop evaluation.")
 flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ grouped and one-device towers).")
+flags.DEFINE_integer("compare_layouts", 0, "Time the two towers on two devices and on one device this many times "
+                     "each, alternating, each run in its own process; print the paired ratios.")
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
 
 
@@ -169,25 +171,48 @@ def default_gpus(towers):
     return FLAGS.gpus or ("0,1" if towers == "2" else "0")
 
 
-def sweep():
-    """Each configuration in its own process: TensorFlow fixes devices and threads when it starts."""
+def run_in_process(towers, gpus, batch):
+    """One configuration's figures, measured in a process of its own: TensorFlow fixes devices and threads
+    when it starts."""
     import json
     import subprocess
     import tempfile
+    out = pathlib.Path(tempfile.mkdtemp()) / "row.json"
+    subprocess.run([sys.executable, __file__, f"--towers={towers}", f"--gpus={gpus}", f"--batch_size={batch}",
+                    f"--input_size={FLAGS.input_size or 227}", f"--steps={FLAGS.steps}",
+                    f"--repeats={FLAGS.repeats}", f"--warmup={FLAGS.warmup}", f"--precision={FLAGS.precision}",
+                    "--noinference", f"--json={out}"], check=True, stdout=subprocess.DEVNULL)
+    row = json.loads(out.read_text())
+    print({k: row[k] for k in ("towers", "gpus", "batch_size", "images_per_second", "roofline_fraction")},
+          flush=True)
+    return row
+
+
+def compare_layouts(pairs):
+    """The two towers on two devices against the same towers on one device, alternating so that any drift of
+    the machine falls on both: images/s of each run and the ratio of each pair."""
+    from experiments import report
+    rows = []
+    for k in range(pairs):
+        two, one = (run_in_process("2", gpus, FLAGS.batch_size) for gpus in ("0,1", "0"))
+        rows.append({"pair": k + 1, "two devices images/s": two["images_per_second"],
+                     "one device images/s": one["images_per_second"],
+                     "ratio two / one": two["images_per_second"] / one["images_per_second"]})
+    ratios = [r["ratio two / one"] for r in rows]
+    summary = (f"ratio two devices / one device: median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-"
+               f"{max(ratios):.3f} over {pairs} pairs")
+    report.write_table("benchmark_layouts", f"Two towers on two logical devices vs on one device, batch "
+                       f"{FLAGS.batch_size}, {FLAGS.input_size or 227}x{FLAGS.input_size or 227}, {FLAGS.precision}",
+                       rows, list(rows[0]), notes=[summary, f"each run: {FLAGS.warmup} warm-up steps, then "
+                                                   f"{FLAGS.repeats} repeats of {FLAGS.steps} steps (median)"])
+
+
+def sweep():
     from experiments import report
     input_size = FLAGS.input_size or 227
-    rows = []
     nets = [("2", "0,1"), ("2", "0"), ("1", "0"), ("merged", "0")]
     configs = [(t, g, b) for t, g in nets for b in (32, 64, 128, 256)] + [("grouped", "0", 128)]
-    for towers, gpus, batch in configs:
-        out = pathlib.Path(tempfile.mkdtemp()) / "row.json"
-        subprocess.run([sys.executable, __file__, f"--towers={towers}", f"--gpus={gpus}", f"--batch_size={batch}",
-                        f"--input_size={input_size}", f"--steps={FLAGS.steps}", f"--repeats={FLAGS.repeats}",
-                        f"--warmup={FLAGS.warmup}", "--noinference", f"--json={out}"], check=True,
-                       stdout=subprocess.DEVNULL)
-        rows.append(json.loads(out.read_text()))
-        print({k: rows[-1][k] for k in ("towers", "gpus", "batch_size", "images_per_second", "roofline_fraction")},
-              flush=True)
+    rows = [run_in_process(towers, gpus, batch) for towers, gpus, batch in configs]
     columns = ["towers", "gpus", "batch_size", "images_per_second", "images_per_second_min",
                "images_per_second_max", "step_seconds", "train_gflop_per_image", "achieved_gflops", "matmul_gflops",
                "roofline_fraction", "peak_rss_mb"]
@@ -214,6 +239,8 @@ def main(argv):
     from replica import input_pipeline
     if FLAGS.sweep:
         return sweep()
+    if FLAGS.compare_layouts:
+        return compare_layouts(FLAGS.compare_layouts)
     from replica.runs import towers_value
     towers_devices = devices_lib.tower_devices(towers_value(FLAGS.towers), default_gpus(FLAGS.towers))
     peak = matmul_gflops(towers_devices)
