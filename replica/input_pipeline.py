@@ -331,7 +331,7 @@ class ImageFolder(ImageData):
     def _count(self, split):
         return len(self.files[split])
 
-    def _decoded(self, split, paths, labels):
+    def _decoded(self, paths, labels):
         ds = tf.data.Dataset.from_tensor_slices((paths, labels))
         ds = ds.map(lambda p, y: (decode_and_resize(p), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.ignore_errors(log_warning=True)
@@ -341,7 +341,7 @@ class ImageFolder(ImageData):
         if split not in self._arrays:
             paths, labels = zip(*self.files[split])
             images, kept = [], []
-            for image, label in self._decoded(split, list(paths), np.array(labels, np.int64)).batch(256):
+            for image, label in self._decoded(list(paths), np.array(labels, np.int64)).batch(256):
                 images.append(image.numpy())
                 kept.append(label.numpy())
             self._arrays[split] = (np.concatenate(images), np.concatenate(kept))
@@ -355,7 +355,7 @@ class ImageFolder(ImageData):
             return tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
         paths = np.array([p for p, _ in self.files[split]])[indices]
         labels = np.array([y for _, y in self.files[split]], np.int64)[indices]
-        return self._decoded(split, paths, labels)
+        return self._decoded(paths, labels)
 
     def _count_skipped(self, split, kept):
         skipped = self._count(split) - kept
@@ -373,7 +373,7 @@ class ImageFolder(ImageData):
         pixel_sum = np.zeros((size, size, 3))
         outer_sum, rgb_sum, count = np.zeros((3, 3)), np.zeros(3), 0
         paths, labels = zip(*self.files["train"])
-        for batch, _ in self._decoded("train", list(paths), np.array(labels, np.int64)).batch(64):
+        for batch, _ in self._decoded(list(paths), np.array(labels, np.int64)).batch(64):
             x = batch.numpy().astype(np.float64)
             pixel_sum += x.sum(0)
             rgb = x.reshape(-1, 3) / 255.0

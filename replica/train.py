@@ -163,6 +163,7 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir / "checkpoints"),
                                                   max_to_keep=config.keep_checkpoints)
         self.history = {"train": [], "epochs": []}
+        self._full_evaluation = None   # (step, the validation over the whole split at that step)
         self.predict = evaluate_lib.make_predict(model)
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if self.is_chief else \
             tf.summary.create_noop_writer()
@@ -276,9 +277,17 @@ class Trainer:
         return evaluate_lib.evaluate(self.model, self.data, self.config.eval_batch_size, ten_crop=ten_crop,
                                      limit=limit, predict=self.predict)
 
+    def _centre_evaluation(self):
+        """The centre-crop error of the weights as they are now, reusing the last epoch's full validation."""
+        if self._full_evaluation and self._full_evaluation[0] == int(self.state.step.numpy()):
+            return self._full_evaluation[1]
+        return self.evaluate()
+
     def _end_epoch(self, epoch):
         """Validation error, the learning-rate schedule (PAPER.md 3), TensorBoard images, a checkpoint."""
         val = self.evaluate(limit=self.config.eval_limit or None)
+        # a validation over the whole split is also the final centre-crop evaluation if no step follows it
+        self._full_evaluation = (int(self.state.step.numpy()), val) if not self.config.eval_limit else None
         recent = [h for h in self.history["train"] if h["epoch"] == epoch]
         record = {"epoch": epoch, "step": int(self.state.step.numpy()),
                   "learning_rate": float(self.state.learning_rate.numpy()),
@@ -335,7 +344,7 @@ class Trainer:
             "best_val_top5_error": min((e["val_top5_error"] for e in epochs), default=None),
             "history_last_train_top1": epochs[-1]["train_top1_error"] if epochs else None,
         })
-        centre = self.evaluate()
+        centre = self._centre_evaluation()
         results["final"] = {"centre_top1_error": centre["top1_error"], "centre_top5_error": centre["top5_error"],
                             "eval_images": centre["images"]}
         if self.config.final_ten_crop:

@@ -93,6 +93,7 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
             assert device.endswith(short[int(match.group(2))]), (name, device)
             seen.add(match.group(1, 2))
     assert len(seen) == 14
-    # Forward: (grappler fuses and renames them) 5 convolutions + fc6, fc7 per tower, and fc8 on tower 0.
+    # Forward: (grappler fuses and renames them) 5 convolutions + fc6, fc7 and the 2 LRN band matmuls
+    # (layers.cross_map_norm) per tower, and fc8 on tower 0.
     forward = [device for name, _, device in compute if not name.startswith("gradients/")]
-    assert sum(d.endswith(short[0]) for d in forward) == 8 and sum(d.endswith(short[1]) for d in forward) == 7
+    assert sum(d.endswith(short[0]) for d in forward) == 10 and sum(d.endswith(short[1]) for d in forward) == 9

@@ -66,3 +66,24 @@ def test_lrn_gradient_matches_tensorflows_own(groups):
         grads.append(tape.gradient(loss, a).numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6 * np.abs(grads[0]).max())
     assert np.abs(grads[0] - weights.numpy() / 2.0 ** 0.75).max() > 1e-3   # the neighbours' term is not negligible
+
+
+def test_dense_gradients_equal_keras_own():
+    """The fc layers' reordered backward pass (layers.matmul) gives Keras' Dense gradients."""
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(size=(8, 40)).astype(np.float32))
+    ours = layers.dense("fc6", 24)
+    ours.build(x.shape)
+    keras_dense = tf.keras.layers.Dense(24)
+    keras_dense.build(x.shape)
+    keras_dense.set_weights([rng.normal(size=(40, 24)).astype(np.float32), rng.normal(size=24).astype(np.float32)])
+    ours.set_weights(keras_dense.get_weights())
+    weights = tf.constant(rng.normal(size=(8, 24)).astype(np.float32))
+    grads = []
+    for layer in (keras_dense, ours):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * weights)
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.kernel, layer.bias])])
+    for want, got in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
