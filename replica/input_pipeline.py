@@ -123,12 +123,6 @@ def image_stats(images):
 
 
 # --- the transforms (PAPER.md 3) ----------------------------------------------------------------------------------
-def random_crop_and_mirror(image, size, seed):
-    """A random size x size crop and, with probability 1/2, its horizontal mirror (paper 4.1)."""
-    crop = tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
-    return tf.image.stateless_random_flip_left_right(crop, seed=seed + 1)
-
-
 def pca_colour(image, eigenvalues, eigenvectors, seed):
     """Add [p1 p2 p3][a1 l1, a2 l2, a3 l3]^T to every pixel, a_i ~ N(0, 0.1) once per image (paper 4.1).
 
@@ -200,13 +194,17 @@ class ImageData:
                          fn_output_signature=tf.float32)
 
     def _train_transform(self, image, seed):
-        image = self._prepare(image)
+        """A random crop and, with probability 1/2, its horizontal mirror (paper 4.1); PCA colour when asked."""
         if not self.augment:
-            return centre_crop(image, self.crop_size)
-        image = random_crop_and_mirror(image, self.crop_size, seed)
+            return centre_crop(self._prepare(image), self.crop_size)
+        image = tf.image.stateless_random_flip_left_right(self._random_crop(image, seed), seed=seed + 1)
         if self.pca_colour_augment:
             image = pca_colour(image, self.stats.eigenvalues, self.stats.eigenvectors, seed + 2)
         return image
+
+    def _random_crop(self, image, seed):
+        """A random crop_size x crop_size window of the prepared (mean-subtracted) stored image."""
+        return tf.image.stateless_random_crop(self._prepare(image), [self.crop_size, self.crop_size, 3], seed=seed)
 
     def train_batches(self, batch_size, seed, epoch, start_step=0, shard=(0, 1)):
         """One epoch's batches of `batch_size` (the global batch) from batch `start_step` on; drops the last
@@ -330,6 +328,14 @@ class ImageFolder(ImageData):
 
     def _count(self, split):
         return len(self.files[split])
+
+    def _random_crop(self, image, seed):
+        """The window is cut from the uint8 image and the mean image before the float conversion: the same pixels
+        as cropping the prepared image, with the float work done on 227^2 instead of 256^2 pixels."""
+        size, stored = self.crop_size, paper.RESIZE_SHORTER_SIDE
+        top, left = tf.unstack(tf.random.stateless_uniform([2], seed, maxval=stored - size + 1, dtype=tf.int32))
+        window = tf.cast(image[top:top + size, left:left + size], tf.float32)
+        return window - tf.constant(self.stats.mean_image)[top:top + size, left:left + size]
 
     def _decoded(self, paths, labels):
         ds = tf.data.Dataset.from_tensor_slices((paths, labels))

@@ -43,9 +43,9 @@ def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision=
 
 @tf.custom_gradient
 def matmul(x, w):
-    """x @ w, whose input gradient is computed as (w @ dy^T)^T rather than dy @ w^T: the same numbers, but oneDNN
-    multiplies by a transposed 9216 x 4096 weight about 1.9x slower than by the weight as stored (fc6's input
-    gradient 172 -> 92 ms at batch 128 here, measured beside a training run)."""
+    """x @ w, whose input gradient is computed as (w @ dy^T)^T rather than dy @ w^T: the same sums, but oneDNN
+    multiplies by a transposed 9216 x 4096 weight far slower than by the weight as stored (experiments/README.md,
+    speed: the one-GPU net 78.5 -> 82.3 images/s with the fused SGD)."""
     def gradient(dy):
         return tf.transpose(tf.matmul(w, tf.transpose(dy))), tf.matmul(x, dy, transpose_a=True)
     return tf.matmul(x, w), gradient
@@ -108,7 +108,7 @@ def cross_map_norm(x, size, k, alpha, beta, groups=1):
     The sum over adjacent maps is a matmul with a banded 0/1 matrix (which also keeps groups apart), and the
     gradient is written out, dL/da = g * s - 2 alpha beta * a * (band @ (g * b / u)) with u = k + alpha * sum and
     s = u^-beta: the same numbers as tf.nn.local_response_normalization and its gradient (tests/test_layers.py),
-    in about half the time on this CPU (experiments/README.md, speed).
+    without its pow (experiments/README.md, speed).
     """
     maps = x.shape[-1]
     band = adjacent_maps(maps, size, groups)

@@ -132,3 +132,25 @@ def test_image_folder_skips_corrupt_images_and_counts_them(tmp_path):
     assert crops.shape == (4, 10, 227, 227, 3)
     cached = ip.ImageFolder(root, input_size=224, cache_dir=tmp_path / "cache")   # statistics from the cache
     np.testing.assert_array_equal(cached.stats.mean_image, data.stats.mean_image)
+
+
+@pytest.mark.skipif(not FULLSIZE.is_dir(), reason="../shared/data is not beside the repo")
+def test_image_folder_crop_is_a_window_of_the_mean_subtracted_image(tmp_path):
+    """ImageFolder crops the uint8 image and the mean image before converting: the result must be a 227 window
+    of the prepared (mean-subtracted) 256 image, at an offset that moves with the seed."""
+    root = tmp_path / "photos"
+    for split in ("train", "val"):
+        for path in sorted(FULLSIZE.rglob("*.JPEG"))[:2]:
+            (root / split / path.stem).mkdir(parents=True)
+            shutil.copy(path, root / split / path.stem)
+    data = ip.ImageFolder(root, input_size=227, cache_dir=tmp_path / "cache")
+    image = ip.decode_and_resize(str(sorted(root.rglob("*.JPEG"))[0]))
+    prepared = data._prepare(image).numpy()
+    offsets = set()
+    for seed in range(4):
+        crop = data._random_crop(image, tf.constant([seed, 7], tf.int64)).numpy()
+        found = [(t, l) for t in range(30) for l in range(30)
+                 if np.allclose(prepared[t:t + 227, l:l + 227], crop, atol=1e-4)]
+        assert len(found) == 1, "not a window of the prepared image"
+        offsets.add(found[0])
+    assert len(offsets) > 1
