@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import signal
+import threading
 import time
 
 import numpy as np
@@ -209,7 +210,7 @@ class Trainer:
         start_time = time.time()
         images_seen, train_seconds = 0, 0.0
         stop = False
-        previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        stop_request = StopRequest()
         try:
             steps_per_epoch = self.data.steps_per_epoch(self.config.batch_size)
             if steps_per_epoch < 1:
@@ -243,6 +244,8 @@ class Trainer:
                         tick, tick_images = time.time(), 0
                     if step % self.config.checkpoint_every == 0:
                         self.save()
+                    if stop_request:   # a consistent point: the weights, the counters and the data position agree
+                        raise KeyboardInterrupt
                     if self.config.max_steps and step >= self.config.max_steps:
                         stop = True
                         break
@@ -250,12 +253,18 @@ class Trainer:
                     self.save()
                     break
                 self._end_epoch(epoch)
+            if stop_request:
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
+            if stop_request.forced:   # a second Ctrl-C, mid-step: the state may be half updated, keep the last save
+                raise Interrupted(f"stopped at once; the last checkpoint "
+                                  f"{self.manager.latest_checkpoint} is intact: rerun the same command to resume") \
+                    from None
             path = self.save() if self.weights_are_finite() else self.manager.latest_checkpoint
             raise Interrupted(f"interrupted at step {int(self.state.step.numpy())}; checkpoint {path} saved: "
                               "rerun the same command to resume") from None
         finally:
-            signal.signal(signal.SIGTERM, previous_handler)
+            stop_request.restore()
         return self._finish(time.time() - start_time, images_seen / train_seconds if train_seconds else None)
 
     def _log_train(self, step, epoch, loss, top1, top5, images_per_second):
@@ -365,5 +374,28 @@ def write_json_atomically(path, obj):
     os.replace(tmp, path)
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM during training asks the loop to stop after the current step, at a point where the
+    weights, the step counters and the data position agree (a KeyboardInterrupt raised between the weight update
+    and the counter update would checkpoint a step as not yet taken). A second signal stops at once, without
+    saving. Truthy once a stop was asked for."""
+
+    def __init__(self):
+        self.signals, self.forced = [], False
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, frame):
+        if self.signals:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.signals.append(signum)
+        logging.warning("stopping after this step (Ctrl-C again stops at once, without saving)")
+
+    def __bool__(self):
+        return bool(self.signals)
+
+    def restore(self):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)

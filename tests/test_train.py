@@ -187,3 +187,22 @@ def test_eval_only_and_refusals(tmp_path):
     assert "was started with other flags" in err
     out, err = cli("--dataset=imagenet_folder", f"--data_dir={tmp_path}/none").communicate(timeout=300)
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_ctrl_c_during_a_step_checkpoints_that_step_as_taken(small_data, tmp_path):
+    """Ctrl-C arriving after a step's weight update but before its counter moves must not save the updated weights
+    under the old step number (the resumed run would take that step twice)."""
+    trainer = train.Trainer(small_model(), small_data, tmp_path, train.TrainConfig(**{**SMALL, "epochs": 2}))
+    step_fn, calls = trainer._train_step, []
+
+    def step_then_ctrl_c(*args):
+        out = step_fn(*args)          # the weights are updated here
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+    trainer._train_step = step_then_ctrl_c
+    with pytest.raises(train.Interrupted, match="rerun the same command"):
+        trainer.train()
+    saved = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
+    assert saved.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == len(calls) == 3
