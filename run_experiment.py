@@ -116,8 +116,9 @@ def resolve_devices():
 
 
 def model_options():
+    from replica.runs import drop_layer_value
     return dict(lrn=FLAGS.lrn, pooling=FLAGS.pooling, activation=FLAGS.activation, dropout_rate=FLAGS.dropout,
-                drop_layer=None if FLAGS.drop_layer == "none" else FLAGS.drop_layer, precision=FLAGS.precision)
+                drop_layer=drop_layer_value(FLAGS.drop_layer), precision=FLAGS.precision)
 
 
 # Flags that define the network and the data of a run: a resumed run must use the ones it started with.

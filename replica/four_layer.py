@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from replica import layers as L
 
-LAYER_NAMES = ("conv1", "conv2", "local3", "local4", "fc10")
 LRN_SIZE = 9
 
 

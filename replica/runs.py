@@ -15,13 +15,18 @@ def towers_value(text):
     return int(text) if str(text) in ("1", "2") else text
 
 
+def drop_layer_value(text):
+    """--drop_layer's "none" (or a run_config.json from before the flag) is build_model's None."""
+    return None if text in (None, "none") else text
+
+
 def build_from_config(config, devices=None):
     """The network a run_config.json describes, on `devices`."""
     return model_lib.build_model(towers_value(config["towers"]), num_classes=config["num_classes"], devices=devices,
                                  input_size=config["input_size"], lrn=config["lrn"], pooling=config["pooling"],
                                  activation=config["activation"], dropout_rate=config["dropout"],
                                  positive_bias=config["positive_bias"],
-                                 drop_layer=None if config.get("drop_layer", "none") == "none" else config["drop_layer"],
+                                 drop_layer=drop_layer_value(config.get("drop_layer")),
                                  precision=config.get("precision", "float32"))
 
 
