@@ -4,7 +4,17 @@ budget, over several seeds, and report test error (mean and spread) beside the p
 An experiment script is a spec: its variants (keyword arguments of `replica.build_model` and of
 `input_pipeline.load_data`), the paper's numbers, and its budget arithmetic. `--quick` trains each variant for a
 few steps on the shipped slice (the tests run it); the default mode is sized by the spec to about an hour here.
+
+Default-mode runs live in `--runs_dir`, one folder per (net, data, recipe, seed), named by a hash of all three with
+every default filled in. A finished run there is reused, so the two-tower baseline that most ablations share is
+trained once, not once per script; an interrupted one resumes from its checkpoint. The table names every reused
+run and the command that made it.
 """
+import dataclasses
+import datetime
+import hashlib
+import inspect
+import json
 import os
 import pathlib
 import sys
@@ -21,40 +31,80 @@ flags.DEFINE_integer("epochs", None, "Epochs per run (default: the spec's).")
 flags.DEFINE_integer("train_limit", None, "Training images (default: the spec's).")
 flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 (full) for the default mode.")
 flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
+flags.DEFINE_string("runs_dir", "runs/variants", "Run folders of the default mode: a finished run there with the "
+                    "same net, data, recipe and seed is reused, an interrupted one resumes. Empty: always train "
+                    "afresh in temporary folders.")
 FLAGS = flags.FLAGS
 
 
-def build_variant(variant, devices):
-    """The variant's net: `four_layer` options give the cuda-convnet four-layer net (replica.four_layer), otherwise
-    the towers / one-GPU / merged net with the variant's `model` options in the CIFAR-10 geometry."""
+def net_arguments(variant):
+    """Every argument of the variant's net builder, defaults filled in: `four_layer` options give the cuda-convnet
+    four-layer net (replica.four_layer), otherwise the towers / one-GPU / merged net in the CIFAR-10 geometry."""
     import replica
     from replica import four_layer
     if "four_layer" in variant:
-        return four_layer.build_four_layer_net(**variant["four_layer"])
-    towers = variant.get("towers", 2)
-    return replica.build_model(towers, num_classes=10, input_size=32,
-                               devices=devices if towers == 2 else [devices[0]],
+        return "four_layer", _all_arguments(four_layer.build_four_layer_net, **variant["four_layer"])
+    arguments = _all_arguments(replica.build_model, variant.get("towers", 2), num_classes=10, input_size=32,
                                **{"positive_bias": 0.1, **variant.get("model", {})})
+    del arguments["devices"], arguments["name"]
+    return "towers", arguments
+
+
+def _all_arguments(function, *args, **kwargs):
+    bound = inspect.signature(function).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def build_variant(variant, devices):
+    """The variant's net, its variables created on `devices` (the first only, for a single-device net)."""
+    import replica
+    from replica import four_layer
+    kind, arguments = net_arguments(variant)
+    if kind == "four_layer":
+        return four_layer.build_four_layer_net(**arguments)
+    single = arguments["towers"] != 2
+    return replica.build_model(**arguments, devices=[devices[0]] if single else devices)
+
+
+def run_folder(runs_dir, net, data_arguments, config):
+    """The folder of one default-mode run: a hash of everything that decides its result."""
+    recipe = json.dumps({"net": net, "data": data_arguments, "config": dataclasses.asdict(config)},
+                        sort_keys=True, default=str)
+    return pathlib.Path(runs_dir) / hashlib.sha1(recipe.encode()).hexdigest()[:16], recipe
 
 
 def run_variant(variant, seed, devices, quick, epochs, train_limit):
-    """Train one variant with one seed; return its results (replica.train's results.json content, plus
-    `run_dir`, where history.json holds the curves)."""
+    """Train one variant with one seed (or reuse its finished run); return its results (replica.train's
+    results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
     from replica import input_pipeline, train
-    train.set_determinism(seed, False)
-    data = input_pipeline.load_data("cifar10", None if quick else FLAGS.data_dir,
+    data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
                                     **variant.get("data", {}))
-    model = build_variant(variant, devices)
     config = train.TrainConfig(**{
         "batch_size": 32 if quick else 128, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0,
         "seed": seed, "log_every": 2 if quick else 10, "eval_limit": 64 if quick else 2000,
         "final_ten_crop": variant.get("ten_crop", False), **variant.get("recipe", {})})
-    run_dir = tempfile.mkdtemp(prefix="variant-")
+    if quick or not FLAGS.runs_dir:
+        run_dir, recipe = pathlib.Path(tempfile.mkdtemp(prefix="variant-")), None
+    else:
+        run_dir, recipe = run_folder(FLAGS.runs_dir, net_arguments(variant), data_arguments, config)
+        made = run_dir / "variant.json"
+        if made.is_file():
+            results = json.loads(made.read_text())["results"]
+            print(f"reusing {run_dir} (made by {results['made_by']})", flush=True)
+            return {**results, "run_dir": str(run_dir), "reused": True}
+    train.set_determinism(seed, False)
+    data = input_pipeline.load_data(**data_arguments)
+    model = build_variant(variant, devices)
     start = time.time()
     results = train.Trainer(model, data, run_dir, config).train()
     results["wall_seconds"] = time.time() - start
-    results["run_dir"] = run_dir
+    results["made_by"] = (f"`python {' '.join(sys.argv)}`, "
+                          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    if recipe is not None:
+        train.write_json_atomically(run_dir / "variant.json", {"recipe": json.loads(recipe), "results": results})
+    results["run_dir"] = str(run_dir)
     return results
 
 
@@ -74,9 +124,10 @@ def run_spec(spec):
     seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
     epochs = FLAGS.epochs or spec["epochs"]
     train_limit = FLAGS.train_limit or spec["train_limit"]
-    rows = []
+    rows, reused = [], []
     for name, variant in spec["variants"].items():
         runs = [run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit) for seed in range(seeds)]
+        reused += [(name, seed, r) for seed, r in enumerate(runs) if r.get("reused")]
         row = {"variant": name, "seeds": seeds}
         for key, pick in spec.get("metrics", DEFAULT_METRICS).items():
             mean, std = summarise([pick(r) for r in runs])
@@ -92,10 +143,16 @@ def run_spec(spec):
     scale = ("--quick: 4 steps per variant on 512 images of the shipped slice, 100 test images; the numbers only "
              "show that the script runs" if FLAGS.quick else f"{train_limit} CIFAR-10 training images, {epochs} epochs, batch 128, "
              f"{seeds} seed(s), test error on the 10,000 test images")
-    notes = [scale] + list(spec.get("notes", ()))
+    notes = [scale] + list(spec.get("notes", ())) + reused_notes(reused)
     notes.append(noise_verdict(rows, spec))
     report.write_table(spec["name"], spec["title"], rows, columns, notes=notes, out_dir=FLAGS.out_dir)
     return rows
+
+
+def reused_notes(reused):
+    """One note per reused run: which row and seed, its folder, and the command that trained it."""
+    return [f"{name}, seed {seed}: reused the finished run {r['run_dir']} (same net, data, recipe and seed), "
+            f"trained by {r['made_by']}" for name, seed, r in reused]
 
 
 def noise_verdict(rows, spec):
