@@ -6,45 +6,45 @@ channels component (`replica.kernels.colour_specificity`: 0 = grey, larger = col
 test the claim over several seeds: does one tower come out clearly more colour-specific than the other?
 
   python experiments/conv1_kernels.py --run_dirs=runs/cifar10-full-towers2     (trained runs, instant)
-  python experiments/conv1_kernels.py --seeds=3 --epochs=4                       (train the seeds here)
-  python experiments/conv1_kernels.py --quick                                     (2 seeds x 6 steps, slice)
+  python experiments/conv1_kernels.py                                            (train 3 seeds here, ~1.5 h)
+  python experiments/conv1_kernels.py --seeds=2 --epochs=2 --train_limit=20000   (a smaller run)
+  python experiments/conv1_kernels.py --quick                                    (2 seeds x 4 steps, slice)
+
+The seeds are trained by the ablations' runner (experiments/variants.py), so a finished seed in runs/variants is
+reused and an interrupted one resumes.
 
 Arithmetic for the default training mode: full CIFAR-10, 4 epochs = 200,000 images x 1.48 GFLOP (32x32 training
 step) = 296 TFLOP per seed, about 30 min at ~110 images/s: 3 seeds take about 1.5 h on this machine.
 """
 import os
 import pathlib
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-flags.DEFINE_list("run_dirs", [], "Trained two-tower run folders to analyse (no training).")
-flags.DEFINE_integer("seeds", 3, "Seeds to train when no --run_dirs are given.")
-flags.DEFINE_integer("epochs", 4, "Epochs per seed.")
-flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 for training the seeds.")
-flags.DEFINE_bool("quick", False, "2 seeds x 6 steps on the shipped slice (checks the script runs).")
-flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
+from experiments import variants  # noqa: E402  (its flags: --quick, --seeds, --epochs, --train_limit, ...)
+
+flags.DEFINE_list("run_dirs", [], "Trained two-tower run folders (run_experiment.py) to analyse instead of "
+                  "training seeds.")
 FLAGS = flags.FLAGS
+TWO_TOWERS = {"towers": 2}
+SEEDS, EPOCHS = 3, 4     # full CIFAR-10 (no --train_limit)
 
 
-def train_seed(seed, devices, run_dir, quick):
-    import replica
-    from replica import input_pipeline, train
-    train.set_determinism(seed, False)
-    data = input_pipeline.load_data("cifar10", None if quick else FLAGS.data_dir, eval_limit=100 if quick else None)
-    model = replica.build_model(2, num_classes=10, input_size=32, devices=devices, positive_bias=0.1)
-    config = train.TrainConfig(batch_size=32 if quick else 128, epochs=1 if quick else FLAGS.epochs,
-                               max_steps=6 if quick else 0, seed=seed, log_every=50, eval_limit=1000,
-                               final_ten_crop=False)
-    train.Trainer(model, data, run_dir, config).train()
+def trained_seed(seed, devices):
+    """The two-tower net trained (or reused) by the ablations' runner with this seed."""
+    import tensorflow as tf
+    results = variants.run_variant(TWO_TOWERS, seed, devices, FLAGS.quick, FLAGS.epochs or EPOCHS,
+                                   FLAGS.train_limit)
+    model = variants.build_variant(TWO_TOWERS, devices)
+    checkpoint = tf.train.latest_checkpoint(str(pathlib.Path(results["run_dir"]) / "checkpoints"))
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
     return model
 
 
 def main(argv):
     del argv
-    import tempfile
     import numpy as np
     import replica
     from replica import kernels, runs
@@ -54,8 +54,8 @@ def main(argv):
     if FLAGS.run_dirs:
         models = [(d, runs.load_trained(d, devices)[0]) for d in FLAGS.run_dirs]
     else:
-        seeds = 2 if FLAGS.quick else FLAGS.seeds
-        models = [(f"seed {s}", train_seed(s, devices, tempfile.mkdtemp(), FLAGS.quick)) for s in range(seeds)]
+        seeds = 2 if FLAGS.quick else (FLAGS.seeds or SEEDS)
+        models = [(f"seed {s}", trained_seed(s, devices)) for s in range(seeds)]
     rows, images, titles = [], [], []
     for name, model in models:
         k0, k1 = kernels.tower_conv1_kernels(model)

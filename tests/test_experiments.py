@@ -55,3 +55,27 @@ def test_benchmark_prints_and_writes_its_figures(tmp_path):
     assert figures["matmul_gflops"] > 1 and 0 < figures["roofline_fraction"] < 2
     assert figures["train_gflop_per_image"] == pytest.approx(6 * 247.0e6 / 1e9, rel=0.01)
     assert "input_pipeline_overhead" in figures and figures["devices"] == ["/device:CPU:0", "/device:CPU:1"]
+
+
+def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
+    from experiments import variants
+    from replica import train
+    config = train.TrainConfig(epochs=3, seed=0)
+    data = {"train_limit": 10000}
+    folder = lambda variant, config=config: variants.run_folder("r", variants.net_arguments(variant), data, config)[0]
+    baseline = folder({"towers": 2})
+    assert folder({"model": {"lrn": "paper", "pooling": "overlapping", "dropout_rate": 0.5}}) == baseline
+    assert folder({"model": {"lrn": "none"}}) != baseline
+    assert folder({"towers": 1}) != baseline
+    assert folder({"towers": 2}, train.TrainConfig(epochs=3, seed=1)) != baseline
+
+
+def test_a_finished_run_is_reused_by_the_next_script_with_the_same_numbers(tmp_path):
+    """Default-mode bookkeeping on a tiny budget: the second invocation trains nothing and reports the same."""
+    budget = ["--train_limit=128", "--epochs=1", "--seeds=1", "--data_dir=", f"--runs_dir={tmp_path / 'runs'}"]
+    run_script("precision", *budget, f"--out_dir={tmp_path / 'first'}")
+    second = run_script("precision", *budget, f"--out_dir={tmp_path / 'second'}")
+    assert second.stdout.count("reusing ") == 2 and len(list((tmp_path / "runs").iterdir())) == 2
+    first, again = (json.loads((tmp_path / d / "precision.json").read_text()) for d in ("first", "second"))
+    assert again["rows"] == first["rows"]
+    assert sum("reused the finished run" in note for note in again["notes"]) == 2
