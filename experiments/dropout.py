@@ -1,11 +1,44 @@
 """Experiment 6 (paper 4.2): dropout 0.5 on fc6/fc7 on and off: train vs test error (overfitting).
 
 The paper: without dropout the net overfits substantially; with it, it takes about twice the iterations to
-converge. Reported: final train error (last epoch's batches) and test error, their gap.
+converge. Reported: final train error (last epoch's batches, dropout active in them) and test error, their gap;
+the train and validation error curves per epoch (mean over seeds) as the figure; and how many epochs each net
+needs to reach the higher of the two final training errors, the paper's "iterations to converge" read as in Fig. 1.
 
   python experiments/dropout.py [--quick]     (default ~40 min: 2 variants x 2 seeds x 5,000 images x 6 epochs)
 """
 from experiments import variants
+
+PAPER_ITERATIONS_RATIO = 2.0
+
+
+def curves_and_convergence(runs_of, out_dir):
+    """The figure (train and validation error per epoch, each net) and the notes: the train / validation gap at the
+    last epoch, and the epochs each net needs to reach the higher final training error."""
+    from experiments import report
+    train = {name: variants.mean_epoch_curve(runs, "train_top1_error") for name, runs in runs_of.items()}
+    val = {name: variants.mean_epoch_curve(runs, "val_top1_error") for name, runs in runs_of.items()}
+    if not all(train.values()):
+        return ["no whole epoch was trained: no curves"]
+    series = {}
+    for name in runs_of:
+        epochs = list(range(1, len(train[name]) + 1))
+        series[f"{name}: train (batches)"] = (epochs, train[name])
+        series[f"{name}: validation"] = (epochs, val[name])
+    report.line_figure("dropout", series, "epoch", "top-1 error (mean over seeds)",
+                       "Dropout on / off: train and validation error", out_dir=out_dir)
+    notes = [f"{name}: validation minus train error at the last epoch {val[name][-1] - train[name][-1]:+.3f} "
+             "(the larger, the more overfitting)" for name in runs_of]
+    level = max(curve[-1] for curve in train.values())
+    reached = {name: variants.epochs_to(curve, level) for name, curve in train.items()}
+    reached = {name: None if x is None else round(x, 2) for name, x in reached.items()}
+    (with_name, with_dropout), (without_name, without) = reached.items()
+    ratio = f": ratio {with_dropout / without:.2f}" if with_dropout and without else ""
+    notes.append(f"epochs to reach {level:.3f} training error (the higher final one): {with_name} {with_dropout}, "
+                 f"{without_name} {without}{ratio} (paper: about {PAPER_ITERATIONS_RATIO:g}x the iterations "
+                 "with dropout)")
+    return notes
+
 
 SPEC = {
     "name": "dropout", "title": "Dropout on / off, two towers on CIFAR-10",
@@ -18,6 +51,7 @@ SPEC = {
     },
     "paper": {"dropout 0.5": "no substantial overfitting; ~2x the iterations to converge",
               "no dropout": "substantial overfitting"},
+    "analysis": curves_and_convergence,
 }
 
 if __name__ == "__main__":

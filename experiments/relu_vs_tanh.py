@@ -44,26 +44,12 @@ def no_regularisation(learning_rate, epochs):
 
 def train_curve(activation, learning_rate, epochs):
     """(per-epoch training error, results) of the four-layer net with `activation` at `learning_rate`."""
-    import json
-    import pathlib
     recipe = no_regularisation(learning_rate, epochs)
     if FLAGS.quick:   # whole epochs of 512 shipped images, so that there is a curve to read
         recipe["max_steps"] = 0
     variant = {"four_layer": {"activation": activation}, "data": {"augment": False}, "recipe": recipe}
     results = variants.run_variant(variant, FLAGS.seed, None, FLAGS.quick, epochs, FLAGS.train_limit or TRAIN_LIMIT)
-    history = json.loads((pathlib.Path(results["run_dir"]) / "history.json").read_text())
-    return [e["train_top1_error"] for e in history["epochs"]], results
-
-
-def epochs_to(curve, target):
-    """The (fractional) epoch at which the curve first reaches `target`, epoch k's error sitting at x = k + 1;
-    None when it never does."""
-    previous = 1.0
-    for k, error in enumerate(curve):
-        if error <= target:
-            return k + (previous - target) / (previous - error) if previous > error else float(k + 1)
-        previous = error
-    return None
+    return variants.epoch_curve(results, "train_top1_error"), results
 
 
 def choose_learning_rate(activation):
@@ -86,7 +72,7 @@ def main(argv):
     for activation in ACTIVATIONS:
         lr, probes = choose_learning_rate(activation)
         curve, results = train_curve(activation, lr, epochs)
-        reached = epochs_to(curve, FLAGS.target)
+        reached = variants.epochs_to(curve, FLAGS.target)
         rows.append({"non-linearity": activation, "learning rate (chosen)": lr,
                      "probes (lr: train error after probe)": ", ".join(f"{k:g}: {v:.3f}" for k, v in probes.items()),
                      f"epochs to {FLAGS.target:.0%} train error": reached, "epochs run": len(curve),

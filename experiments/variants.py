@@ -81,9 +81,12 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit):
     data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
                                     **variant.get("data", {}))
+    batch_size = 32 if quick else 128
+    steps_per_epoch = (512 if quick else train_limit or 50000) // batch_size
     config = train.TrainConfig(**{
-        "batch_size": 32 if quick else 128, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0,
-        "seed": seed, "log_every": 2 if quick else 10, "eval_limit": 64 if quick else 2000,
+        "batch_size": batch_size, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0, "seed": seed,
+        "log_every": max(1, min(2 if quick else 10, steps_per_epoch)),   # every epoch logs a training error
+        "eval_limit": 64 if quick else 2000,
         "final_ten_crop": variant.get("ten_crop", False), **variant.get("recipe", {})})
     if quick or not FLAGS.runs_dir:
         run_dir, recipe = pathlib.Path(tempfile.mkdtemp(prefix="variant-")), None
@@ -108,6 +111,31 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit):
     return results
 
 
+def epoch_curve(results, key):
+    """One number per epoch of a run (`key` of history.json's epoch records: train_top1_error, val_top1_error)."""
+    history = json.loads((pathlib.Path(results["run_dir"]) / "history.json").read_text())
+    return [e[key] for e in history["epochs"]]
+
+
+def mean_epoch_curve(runs, key):
+    """The seeds' mean of `epoch_curve`, over the epochs every seed has."""
+    import numpy as np
+    curves = [epoch_curve(r, key) for r in runs]
+    length = min(len(c) for c in curves)
+    return [float(np.mean([c[k] for c in curves])) for k in range(length)]
+
+
+def epochs_to(curve, target):
+    """The (fractional) epoch at which a per-epoch error curve first reaches `target`, epoch k's error sitting at
+    x = k + 1 and the curve starting from 1.0 at x = 0; None when it never does."""
+    previous = 1.0
+    for k, error in enumerate(curve):
+        if error <= target:
+            return k + (previous - target) / (previous - error) if previous > error else float(k + 1)
+        previous = error
+    return None
+
+
 def summarise(values):
     import numpy as np
     values = [v for v in values if v is not None]
@@ -124,9 +152,10 @@ def run_spec(spec):
     seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
     epochs = FLAGS.epochs or spec["epochs"]
     train_limit = FLAGS.train_limit or spec["train_limit"]
-    rows, reused = [], []
+    rows, reused, runs_of = [], [], {}
     for name, variant in spec["variants"].items():
-        runs = [run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit) for seed in range(seeds)]
+        runs = runs_of[name] = [run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit)
+                                for seed in range(seeds)]
         reused += [(name, seed, r) for seed, r in enumerate(runs) if r.get("reused")]
         row = {"variant": name, "seeds": seeds}
         for key, pick in spec.get("metrics", DEFAULT_METRICS).items():
@@ -145,6 +174,8 @@ def run_spec(spec):
              f"{seeds} seed(s), test error on the 10,000 test images")
     notes = [scale] + list(spec.get("notes", ())) + reused_notes(reused)
     notes.append(noise_verdict(rows, spec))
+    if "analysis" in spec:   # the spec's own figure and findings from the runs' curves
+        notes += spec["analysis"](runs_of, FLAGS.out_dir)
     report.write_table(spec["name"], spec["title"], rows, columns, notes=notes, out_dir=FLAGS.out_dir)
     return rows
 

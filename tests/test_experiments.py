@@ -79,3 +79,13 @@ def test_a_finished_run_is_reused_by_the_next_script_with_the_same_numbers(tmp_p
     first, again = (json.loads((tmp_path / d / "precision.json").read_text()) for d in ("first", "second"))
     assert again["rows"] == first["rows"]
     assert sum("reused the finished run" in note for note in again["notes"]) == 2
+
+
+def test_dropout_draws_its_curves_and_times_convergence(tmp_path):
+    """Two whole epochs per net (a tiny budget) so that there are curves: the figure and the iterations note."""
+    run_script("dropout", "--train_limit=128", "--epochs=2", "--seeds=1", "--data_dir=", "--runs_dir=",
+               f"--out_dir={tmp_path}")
+    notes = json.loads((tmp_path / "dropout.json").read_text())["notes"]
+    assert sum("validation minus train error at the last epoch" in n for n in notes) == 2
+    assert any(n.startswith("epochs to reach") and "dropout 0.5 " in n for n in notes)
+    assert (tmp_path / "dropout.png").stat().st_size > 10_000
