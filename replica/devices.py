@@ -105,9 +105,8 @@ def apply_plan(plan, gpu_memory_mb=None, verify=True):
 
 def share_cores(devices):
     """Give each simulated CPU device its share of the cores: the towers run side by side, each op on
-    cores / devices threads (measured with experiments/benchmark.py, two towers, batch 128, 227x227, 2 cores:
-    42.1 images/s with TensorFlow's default threads, 42.2 with only the intra-op setting, 43.7 with
-    OMP_NUM_THREADS as well). Must run before TensorFlow starts."""
+    cores / devices threads, oneDNN's OpenMP pool included. Must run before TensorFlow starts. Measured in
+    experiments/README.md (speed, "Threads"): two towers 42.1 -> 44.6 images/s on this 2-core machine."""
     import os
     cores = os.cpu_count() or 1
     per_device = max(1, cores // devices)
