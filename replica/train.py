@@ -245,7 +245,7 @@ class Trainer:
                     if step % self.config.checkpoint_every == 0:
                         self.save()
                     if stop_request:   # a consistent point: the weights, the counters and the data position agree
-                        raise KeyboardInterrupt
+                        self._stop_and_save(stop_request)
                     if self.config.max_steps and step >= self.config.max_steps:
                         stop = True
                         break
@@ -254,18 +254,22 @@ class Trainer:
                     break
                 self._end_epoch(epoch)
             if stop_request:
-                raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            if stop_request.forced:   # a second Ctrl-C, mid-step: the state may be half updated, keep the last save
-                raise Interrupted(f"stopped at once; the last checkpoint "
-                                  f"{self.manager.latest_checkpoint} is intact: rerun the same command to resume") \
-                    from None
-            path = self.save() if self.weights_are_finite() else self.manager.latest_checkpoint
-            raise Interrupted(f"interrupted at step {int(self.state.step.numpy())}; checkpoint {path} saved: "
-                              "rerun the same command to resume") from None
+                self._stop_and_save(stop_request)
+        except KeyboardInterrupt:   # a second Ctrl-C, or one before the loop installed its handler
+            self._stop_and_save(stop_request)
         finally:
             stop_request.restore()
         return self._finish(time.time() - start_time, images_seen / train_seconds if train_seconds else None)
+
+    def _stop_and_save(self, stop_request):
+        """End the run on Ctrl-C / SIGTERM: save at a consistent point, or keep the last save if the stop was
+        forced mid-step (the state may be half updated); raises Interrupted."""
+        if stop_request.forced:
+            raise Interrupted(f"stopped at once; the last checkpoint {self.manager.latest_checkpoint} is intact: "
+                              "rerun the same command to resume") from None
+        path = self.save() if self.weights_are_finite() else self.manager.latest_checkpoint
+        raise Interrupted(f"interrupted at step {int(self.state.step.numpy())}; checkpoint {path} saved: "
+                          "rerun the same command to resume") from None
 
     def _log_train(self, step, epoch, loss, top1, top5, images_per_second):
         lr = float(self.state.learning_rate.numpy())
