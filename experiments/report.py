@@ -1,14 +1,25 @@
-"""The one reporting helper of experiments/: a table as markdown + JSON, and a figure as PNG.
+"""The one reporting helper of experiments/: a table as markdown + JSON, a figure as PNG, and scratch folders.
 
 Every table records the command that produced it and the date, so each number can be traced to a run.
 """
+import atexit
 import datetime
 import json
 import pathlib
 import platform
+import shutil
 import sys
+import tempfile
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def scratch_dir(prefix="experiment-"):
+    """A temporary folder (a --quick run's checkpoints, a decoded-image cache) removed when the process ends: one
+    checkpoint of the CIFAR-10 towers is about 270 MB, and the test suite makes dozens of runs."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def command_line():

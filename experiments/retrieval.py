@@ -48,14 +48,13 @@ def features_of(model, data, split, count, batch=250):
 
 def main(argv):
     del argv
-    import tempfile
     import numpy as np
     import replica
     from replica import input_pipeline, runs
     from experiments import report
     devices = replica.split_cpu(2)
     if FLAGS.quick:
-        model, config = quick_model(devices, tempfile.mkdtemp())
+        model, config = quick_model(devices, report.scratch_dir())
         train_count, queries = 2000, 100
     else:
         if not FLAGS.checkpoint:

@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -67,10 +66,14 @@ def build_variant(variant, devices):
     return replica.build_model(**arguments, devices=[devices[0]] if single else devices)
 
 
+BOOKKEEPING = ("checkpoint_every", "keep_checkpoints")   # TrainConfig fields that do not change a run's result
+
+
 def run_folder(runs_dir, net, data_arguments, config):
     """The folder of one default-mode run: a hash of everything that decides its result."""
-    recipe = json.dumps({"net": net, "data": data_arguments, "config": dataclasses.asdict(config)},
-                        sort_keys=True, default=str)
+    recipe = {"net": net, "data": data_arguments,
+              "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in BOOKKEEPING}}
+    recipe = json.dumps(recipe, sort_keys=True, default=str)
     return pathlib.Path(runs_dir) / hashlib.sha1(recipe.encode()).hexdigest()[:16], recipe
 
 
@@ -78,6 +81,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit):
     """Train one variant with one seed (or reuse its finished run); return its results (replica.train's
     results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
     from replica import input_pipeline, train
+    from experiments import report
     data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
                                     **variant.get("data", {}))
@@ -86,10 +90,10 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit):
     config = train.TrainConfig(**{
         "batch_size": batch_size, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0, "seed": seed,
         "log_every": max(1, min(2 if quick else 10, steps_per_epoch)),   # every epoch logs a training error
-        "eval_limit": 64 if quick else 2000,
+        "eval_limit": 64 if quick else 2000, "keep_checkpoints": 1,   # the last: enough to resume and to reuse
         "final_ten_crop": variant.get("ten_crop", False), **variant.get("recipe", {})})
     if quick or not FLAGS.runs_dir:
-        run_dir, recipe = pathlib.Path(tempfile.mkdtemp(prefix="variant-")), None
+        run_dir, recipe = pathlib.Path(report.scratch_dir("variant-")), None
     else:
         run_dir, recipe = run_folder(FLAGS.runs_dir, net_arguments(variant), data_arguments, config)
         made = run_dir / "variant.json"
