@@ -33,7 +33,8 @@ FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
 
 
 @pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2),
-                                         ("relu_vs_tanh", 2), ("drop_layer", 3), ("tiny_imagenet", 5)])
+                                         ("relu_vs_tanh", 2), ("drop_layer", 3), ("tiny_imagenet", 5),
+                                         ("ten_crop", 1)])
 def test_quick_modes_write_their_outputs(tmp_path, script, rows):
     if script == "tiny_imagenet" and not (SHARED_DATA / "tiny-imagenet-10").is_dir():
         pytest.skip("../shared/data/tiny-imagenet-10 is not beside the repository")
@@ -45,6 +46,12 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
         assert (tmp_path / f"{script}.png").stat().st_size > 10_000
     if script == "relu_vs_tanh":   # whole epochs were trained and a learning rate chosen for each net
         assert all(r["epochs run"] == 2 and r["learning rate (chosen)"] in (0.01, 0.05) for r in table["rows"])
+    if script == "ten_crop":   # the paired gain of each run, top-1 and top-5, from both evaluations of it
+        row = table["rows"][0]
+        gains = [n for n in table["notes"] if "10 crops gain" in n]
+        assert len(gains) == 2 and row["10-crop top-1 error"] is not None
+        top1 = 100 * (row["centre top-1 error"] - row["10-crop top-1 error"])
+        assert f"gain {top1:.2f} (one seed)" in gains[0]
 
 
 def test_benchmark_prints_and_writes_its_figures(tmp_path):
