@@ -36,6 +36,8 @@ flags.DEFINE_bool("inference", True, "Also time inference at batch 1 and 128, an
 flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ grouped and one-device towers).")
 flags.DEFINE_integer("compare_layouts", 0, "Time the two towers on two devices and on one device this many times "
                      "each, alternating, each run in its own process; print the paired ratios.")
+flags.DEFINE_bool("device_time", True, "Also profile two training steps: each device's busy time and the fraction "
+                  "of the step it waited (replica.profiling).")
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
 
 
@@ -127,6 +129,21 @@ def train_figures(model, batches, batch_size, flop_per_image, peak_gflops):
             "roofline_fraction": median * flop_per_image / 1e9 / peak_gflops}
 
 
+def device_time_figures(model, batches):
+    """Each device's busy seconds per training step and the fraction of the step it waited, from the profiler
+    (replica.profiling): the measured side of the per-device cost model."""
+    import tensorflow as tf
+    from replica import profiling, train
+    step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))   # fresh: see node_devices
+    lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
+    times = profiling.device_times(step, lambda: (*next(batches), counter, lr), calls=2)
+    out = {"profiled_step_seconds": times["wall_seconds"]}
+    for device, figures in times["devices"].items():
+        out[f"busy_seconds_{device}"] = figures["busy_seconds"]
+        out[f"idle_fraction_{device}"] = figures["idle_fraction"]
+    return out
+
+
 def inference_figures(model, input_size):
     import tensorflow as tf
     from replica import evaluate
@@ -164,6 +181,8 @@ def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, infe
         row.update(inference_figures(model, input_size))
     row["peak_rss_mb"] = peak_rss_mb()
     row.update(peak_device_memory_mb(tower_devices))
+    if FLAGS.device_time:   # last: its second optimizer (fresh velocities) must not count in the peak memory
+        row.update(device_time_figures(model, synthetic_batches(batch_size, input_size, num_classes)))
     return row
 
 
@@ -171,7 +190,7 @@ def default_gpus(towers):
     return FLAGS.gpus or ("0,1" if towers == "2" else "0")
 
 
-def run_in_process(towers, gpus, batch):
+def run_in_process(towers, gpus, batch, device_time=False):
     """One configuration's figures, measured in a process of its own: TensorFlow fixes devices and threads
     when it starts."""
     import json
@@ -181,7 +200,7 @@ def run_in_process(towers, gpus, batch):
     subprocess.run([sys.executable, __file__, f"--towers={towers}", f"--gpus={gpus}", f"--batch_size={batch}",
                     f"--input_size={FLAGS.input_size or 227}", f"--steps={FLAGS.steps}",
                     f"--repeats={FLAGS.repeats}", f"--warmup={FLAGS.warmup}", f"--precision={FLAGS.precision}",
-                    "--noinference", f"--json={out}"], check=True, stdout=subprocess.DEVNULL)
+                    "--noinference", f"--device_time={device_time}", f"--json={out}"], check=True, stdout=subprocess.DEVNULL)
     row = json.loads(out.read_text())
     print({k: row[k] for k in ("towers", "gpus", "batch_size", "images_per_second", "roofline_fraction")},
           flush=True)
@@ -194,10 +213,12 @@ def compare_layouts(pairs):
     from experiments import report
     rows = []
     for k in range(pairs):
-        two, one = (run_in_process("2", gpus, FLAGS.batch_size) for gpus in ("0,1", "0"))
+        two, one = (run_in_process("2", gpus, FLAGS.batch_size, FLAGS.device_time) for gpus in ("0,1", "0"))
         rows.append({"pair": k + 1, "two devices images/s": two["images_per_second"],
                      "one device images/s": one["images_per_second"],
-                     "ratio two / one": two["images_per_second"] / one["images_per_second"]})
+                     "ratio two / one": two["images_per_second"] / one["images_per_second"],
+                     **{f"two devices: {key.replace('_', ' ')}": value for key, value in two.items()
+                        if key.startswith(("busy_seconds", "idle_fraction"))}})
     ratios = [r["ratio two / one"] for r in rows]
     summary = (f"ratio two devices / one device: median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-"
                f"{max(ratios):.3f} over {pairs} pairs")

@@ -62,6 +62,9 @@ def test_benchmark_prints_and_writes_its_figures(tmp_path):
     assert figures["matmul_gflops"] > 1 and 0 < figures["roofline_fraction"] < 2
     assert figures["train_gflop_per_image"] == pytest.approx(6 * 247.0e6 / 1e9, rel=0.01)
     assert "input_pipeline_overhead" in figures and figures["devices"] == ["/device:CPU:0", "/device:CPU:1"]
+    for device in ("CPU:0", "CPU:1"):   # each device's busy time in a profiled step, within that step
+        assert 0 < figures[f"busy_seconds_{device}"] <= 1.02 * figures["profiled_step_seconds"]
+        assert 0 <= figures[f"idle_fraction_{device}"] < 1
 
 
 def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():

@@ -1,0 +1,111 @@
+"""Where a step's time goes on each device: busy and idle time per device, measured by TensorFlow's profiler.
+
+The paper's timing claim (PAPER.md 5, section 3.2: the two-tower net on two GPUs "takes slightly less time to
+train" than the one-GPU net) is about the work on each device's critical path; `replica.cost_model` predicts it,
+this module measures it. The runtime's own placement (the partition graphs of the compiled step, as
+tests/test_devices.py reads them) says which device ran each op; the profiler's trace says when each op ran.
+
+- CPU devices (physical or logical): an op runs inside its executor's host thread, so the host trace's op events
+  are the device's work. A device's busy time is the union of its ops' intervals (ops running side by side on the
+  same device count once); idle = wall - busy is the time the device waited, for the other tower at an exchange
+  point or for the ops that only device 0 runs (fc8, the loss).
+- GPUs: the host events are only kernel launches, so a GPU's busy time is the union of the kernels on its
+  profiler plane (`/device:GPU:k`, all streams). Logical GPUs carved out of one physical GPU share one plane and
+  are reported together under the physical GPU's name. (This branch has not run here: the machine has no GPU.)
+"""
+import collections
+import glob
+import os
+import tempfile
+import time
+
+import tensorflow as tf
+from tensorflow.python.eager import context
+
+
+def node_devices(function, *args):
+    """{node name: device} of every op of `function`'s partition graphs, from one call made to collect them.
+
+    `function` must be a tf.function not yet run with these argument shapes: the runtime hands out a function's
+    partition graphs when it instantiates it."""
+    context.enable_run_metadata()
+    try:
+        _wait(function(*args))
+        metadata = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    return {node.name: node.device
+            for graph in metadata.function_graphs for partition in graph.partition_graphs for node in partition.node}
+
+
+def _wait(outputs):
+    """Block until the step's outputs exist (the step is asynchronous on GPUs)."""
+    for value in tf.nest.flatten(outputs):
+        if isinstance(value, tf.Tensor):
+            value.numpy()
+
+
+def trace(function, args_of_call, calls):
+    """Run `function(*args_of_call())` `calls` times under the profiler; return (the trace as an XSpace, wall
+    seconds of the calls)."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    logdir = tempfile.mkdtemp(prefix="device-time-")
+    tf.profiler.experimental.start(logdir)
+    try:
+        start = time.perf_counter()
+        for _ in range(calls):
+            _wait(function(*args_of_call()))
+        wall = time.perf_counter() - start
+    finally:
+        tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
+    with open(path, "rb") as f:
+        space.ParseFromString(f.read())
+    return space, wall
+
+
+def op_intervals(space, devices_of_node):
+    """{device: [(start_ps, end_ps), ...]}: CPU ops from the host plane (by node name), GPU kernels from each GPU
+    plane."""
+    out = collections.defaultdict(list)
+    for plane in space.planes:
+        gpu_plane = plane.name.startswith("/device:GPU:")
+        for line in plane.lines:
+            base = line.timestamp_ns * 1000
+            for event in line.events:
+                interval = (base + event.offset_ps, base + event.offset_ps + event.duration_ps)
+                if gpu_plane:
+                    out[plane.name].append(interval)
+                    continue
+                device = devices_of_node.get(plane.event_metadata[event.metadata_id].name.split(":")[0])
+                if device is not None and "/device:CPU:" in device:
+                    out[device].append(interval)
+    return out
+
+
+def union_length(intervals):
+    """Total length covered by a set of (start, end) intervals, overlaps counted once."""
+    total, current = 0, None
+    for start, end in sorted(intervals):
+        if current is None or start > current[1]:
+            total += 0 if current is None else current[1] - current[0]
+            current = [start, end]
+        else:
+            current[1] = max(current[1], end)
+    return total + (0 if current is None else current[1] - current[0])
+
+
+def device_times(function, args_of_call, calls=2):
+    """Per device: busy seconds per call and the fraction of the call's wall time it waited.
+
+    function: a fresh tf.function (see `node_devices`); args_of_call: () -> its arguments (called once per call,
+    so a step can draw new batches). The first call instantiates the function and is not timed."""
+    devices_of_node = node_devices(function, *args_of_call())
+    space, wall = trace(function, args_of_call, calls)
+    per_call = wall / calls
+    devices = {}
+    for device, intervals in sorted(op_intervals(space, devices_of_node).items()):
+        busy = union_length(intervals) / 1e12 / calls
+        devices[device.split("/device:")[-1]] = {"busy_seconds": busy, "idle_fraction": max(0.0, 1 - busy / per_call)}
+    return {"wall_seconds": per_call, "devices": devices}

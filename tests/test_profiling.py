@@ -1,0 +1,48 @@
+"""Per-device busy time: the profiler's op intervals, attributed to the device the runtime placed each op on."""
+import tensorflow as tf
+
+import replica
+from replica import profiling, train
+
+
+def test_union_counts_overlapping_intervals_once():
+    assert profiling.union_length([(0, 10), (5, 12), (20, 25), (21, 22)]) == 17
+    assert profiling.union_length([]) == 0
+
+
+def test_the_busier_device_is_found_busier(two_devices):
+    """Device 0 multiplies 1024^2 matrices, device 1 matrices 8x smaller in work: a mix-up of the devices, or of
+    the ops attributed to them, shows as device 1 busier or as one device missing."""
+    big, small = (tf.random.normal([n, n]) for n in (1024, 512))
+
+    @tf.function
+    def unequal():
+        with tf.device(two_devices[0]):
+            a = tf.reduce_sum(tf.matmul(tf.matmul(big, big), big))
+        with tf.device(two_devices[1]):
+            b = tf.reduce_sum(tf.matmul(tf.matmul(small, small), small))
+        return a + b
+
+    times = profiling.device_times(unequal, lambda: (), calls=3)
+    busy = {d: t["busy_seconds"] for d, t in times["devices"].items()}
+    assert set(busy) == {"CPU:0", "CPU:1"}
+    assert busy["CPU:0"] > 3 * busy["CPU:1"] > 0
+    assert busy["CPU:0"] <= 1.02 * times["wall_seconds"]
+    assert times["devices"]["CPU:1"]["idle_fraction"] > times["devices"]["CPU:0"]["idle_fraction"]
+
+
+def test_a_training_step_keeps_both_devices_busy(two_devices):
+    """The towers' step on two devices: each device busy for most of the step (the towers are the same size), and
+    the same towers on one device put all the work on that device."""
+    def step_times(devices):
+        model = replica.build_model(2, num_classes=10, input_size=32, devices=devices)
+        step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))
+        x, y = tf.random.normal([64, 32, 32, 3], stddev=50.0), tf.zeros([64], tf.int64)
+        return profiling.device_times(step, lambda: (x, y, tf.constant(0, tf.int64), tf.constant(1e-5)), calls=2)
+
+    two = step_times(two_devices)
+    assert set(two["devices"]) == {"CPU:0", "CPU:1"}
+    for device in two["devices"].values():
+        assert 0.5 * two["wall_seconds"] < device["busy_seconds"] <= 1.02 * two["wall_seconds"]
+    one = step_times([two_devices[0]] * 2)
+    assert set(one["devices"]) == {"CPU:0"}
