@@ -273,6 +273,8 @@ def main(argv):
     row = benchmark(towers_value(FLAGS.towers), default_gpus(FLAGS.towers), FLAGS.batch_size, input_size, peak,
                     data=data, inference=FLAGS.inference)
     row["matmul_gflops"] = peak
+    from experiments import report
+    row["machine"] = report.machine()
     for key, value in row.items():
         print(f"{key:>36}: {value}")
     if FLAGS.json:

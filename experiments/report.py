@@ -5,6 +5,7 @@ Every table records the command that produced it and the date, so each number ca
 import atexit
 import datetime
 import json
+import os
 import pathlib
 import platform
 import shutil
@@ -20,6 +21,19 @@ def scratch_dir(prefix="experiment-"):
     path = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+def machine():
+    """The processor and core count the figures were measured on: this project's machines have changed between
+    sessions (a 2-core CPU doing ~210 GFLOP/s in a float32 matmul, then an AMD EPYC doing ~500), so every table says
+    which one made it."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def command_line():
@@ -46,10 +60,10 @@ def write_table(name, title, rows, columns, notes=(), out_dir=None, extra=None):
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = [f"# {title}", "", f"Command: `{command_line()}`  ", f"Run: {stamp} on {platform.node() or 'this machine'}"
-              f" ({platform.processor() or platform.machine()})", ""]
+              f" ({machine()})", ""]
     text = "\n".join(header + [markdown_table(rows, columns), ""] + [f"- {n}" for n in notes]) + "\n"
     (out / f"{name}.md").write_text(text)
-    payload = {"title": title, "command": command_line(), "date": stamp, "columns": list(columns), "rows": rows,
+    payload = {"title": title, "command": command_line(), "date": stamp, "machine": machine(), "columns": list(columns), "rows": rows,
                "notes": list(notes), **(extra or {})}
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
     print(text)

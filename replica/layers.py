@@ -105,24 +105,27 @@ def inverse_power(u, beta):
 def cross_map_norm(x, size, k, alpha, beta, groups=1):
     """b_i = a_i / (k + alpha * sum_{j within size/2 of i, same group} a_j^2)^beta over the last axis of x.
 
-    The sum over adjacent maps is a matmul with a banded 0/1 matrix (which also keeps groups apart), and the
-    gradient is written out, dL/da = g * s - 2 alpha beta * a * (band @ (g * b / u)) with u = k + alpha * sum and
+    The sum over adjacent maps is a matmul with a banded matrix (which also keeps groups apart), and the gradient
+    is written out, dL/da = g * s - 2 alpha beta * a * (band @ (g * b / u)) with u = k + alpha * sum and
     s = u^-beta: the same numbers as tf.nn.local_response_normalization and its gradient (tests/test_layers.py),
-    without its pow (experiments/README.md, speed).
+    without its pow (experiments/README.md, speed). The constants ride in the matmuls, which the runtime fuses with
+    the bias k: u is one fused matmul, not a matmul and two passes over the maps, and the gradient saves a pass.
     """
     maps = x.shape[-1]
     band = adjacent_maps(maps, size, groups)
+    alpha_band, gradient_band = alpha * band, (2.0 * alpha * beta) * band
+    k_per_map = tf.fill([maps], tf.constant(k, tf.float32))
 
     @tf.custom_gradient
     def normalise(x):
         a = tf.reshape(x, [-1, maps])
-        u = k + alpha * tf.linalg.matmul(tf.square(a), band)
+        u = tf.nn.bias_add(tf.linalg.matmul(tf.square(a), alpha_band), k_per_map)
         scale = inverse_power(u, beta)
         b = a * scale
 
         def gradient(g):
             g = tf.reshape(g, [-1, maps])
-            da = g * scale - (2.0 * alpha * beta) * a * tf.linalg.matmul(g * b / u, band)
+            da = g * scale - a * tf.linalg.matmul(g * b / u, gradient_band)
             return tf.reshape(da, tf.shape(x))
         return tf.reshape(b, tf.shape(x)), gradient
     return normalise(x)
