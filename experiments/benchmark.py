@@ -38,6 +38,9 @@ flags.DEFINE_integer("compare_layouts", 0, "Time the two towers on two devices a
                      "each, alternating, each run in its own process; print the paired ratios.")
 flags.DEFINE_bool("device_time", True, "Also profile two training steps: each device's busy time and the fraction "
                   "of the step it waited (replica.profiling).")
+flags.DEFINE_integer("cores_per_device", 0, "CPU only: simulate devices of this many cores each (0: a single "
+                     "device gets every core, two logical devices share them). --towers=1 --cores_per_device=1 is "
+                     "the one-GPU net on one device of the same size as each of the towers' two.")
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
 
 
@@ -263,6 +266,9 @@ def main(argv):
     if FLAGS.compare_layouts:
         return compare_layouts(FLAGS.compare_layouts)
     from replica.runs import towers_value
+    if FLAGS.cores_per_device:   # before TensorFlow starts; one thread pool per simulated device
+        count = len(set(default_gpus(FLAGS.towers).split(",")))
+        devices_lib.share_cores(count, cores=FLAGS.cores_per_device * count)
     towers_devices = devices_lib.tower_devices(towers_value(FLAGS.towers), default_gpus(FLAGS.towers))
     peak = matmul_gflops(towers_devices)
     print(f"float32 matmul: {peak:.1f} GFLOP/s", flush=True)
@@ -273,6 +279,7 @@ def main(argv):
     row = benchmark(towers_value(FLAGS.towers), default_gpus(FLAGS.towers), FLAGS.batch_size, input_size, peak,
                     data=data, inference=FLAGS.inference)
     row["matmul_gflops"] = peak
+    row["cores_per_device"] = FLAGS.cores_per_device or None
     from experiments import report
     row["machine"] = report.machine()
     for key, value in row.items():

@@ -103,12 +103,13 @@ def apply_plan(plan, gpu_memory_mb=None, verify=True):
     return list(plan.names)
 
 
-def share_cores(devices):
+def share_cores(devices, cores=None):
     """Give each simulated CPU device its share of the cores: the towers run side by side, each op on
-    cores / devices threads, oneDNN's OpenMP pool included. Must run before TensorFlow starts. Measured in
-    experiments/README.md (speed, "Threads"): two towers 42.1 -> 44.6 images/s on this 2-core machine."""
+    cores / devices threads, oneDNN's OpenMP pool included. Must run before TensorFlow starts. `cores` (default:
+    all of them) lets a benchmark simulate devices of fewer cores. Measured in experiments/README.md (speed,
+    "Threads"): two towers 42.1 -> 44.6 images/s on the project's first 2-core machine."""
     import os
-    cores = os.cpu_count() or 1
+    cores = cores or os.cpu_count() or 1
     per_device = max(1, cores // devices)
     os.environ.setdefault("OMP_NUM_THREADS", str(per_device))   # oneDNN's pool: not reached by the API below
     tf.config.threading.set_intra_op_parallelism_threads(per_device)

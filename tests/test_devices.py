@@ -97,3 +97,21 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
     # (layers.cross_map_norm) per tower, and fc8 on tower 0.
     forward = [device for name, _, device in compute if not name.startswith("gradients/")]
     assert sum(d.endswith(short[0]) for d in forward) == 10 and sum(d.endswith(short[1]) for d in forward) == 9
+
+
+def test_share_cores_sets_each_simulated_devices_threads():
+    """In a fresh process (threads are fixed when TensorFlow starts): two devices of the machine's cores get half
+    of them each; `cores` simulates smaller devices (benchmark --cores_per_device)."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys; from replica import devices; import tensorflow as tf; "
+            "devices.share_cores(int(sys.argv[1]), cores=int(sys.argv[2]) or None); "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    def threads(count, cores):
+        out = subprocess.run([sys.executable, "-c", code, str(count), str(cores)], capture_output=True, text=True,
+                             check=True, env={**os.environ, "OMP_NUM_THREADS": ""}).stdout.split()
+        return tuple(int(x) for x in out)
+    assert threads(2, 0) == (max(1, os.cpu_count() // 2), 2)
+    assert threads(1, 1) == (1, 1)
