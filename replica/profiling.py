@@ -47,21 +47,21 @@ def _wait(outputs):
 
 def trace(function, args_of_call, calls):
     """Run `function(*args_of_call())` `calls` times under the profiler; return (the trace as an XSpace, wall
-    seconds of the calls)."""
+    seconds of the calls). The trace's folder is removed once read."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
-    logdir = tempfile.mkdtemp(prefix="device-time-")
-    tf.profiler.experimental.start(logdir)
-    try:
-        start = time.perf_counter()
-        for _ in range(calls):
-            _wait(function(*args_of_call()))
-        wall = time.perf_counter() - start
-    finally:
-        tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
-    with open(path, "rb") as f:
-        space.ParseFromString(f.read())
+    with tempfile.TemporaryDirectory(prefix="device-time-") as logdir:
+        tf.profiler.experimental.start(logdir)
+        try:
+            start = time.perf_counter()
+            for _ in range(calls):
+                _wait(function(*args_of_call()))
+            wall = time.perf_counter() - start
+        finally:
+            tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
     return space, wall
 
 
