@@ -38,6 +38,9 @@ flags.DEFINE_integer("compare_layouts", 0, "Time the two towers on two devices a
                      "each, alternating, each run in its own process; print the paired ratios.")
 flags.DEFINE_bool("device_time", True, "Also profile two training steps: each device's busy time and the fraction "
                   "of the step it waited (replica.profiling).")
+flags.DEFINE_integer("profile_ops", 0, "Also profile two training steps op by op and print the N costliest ops (ms per "
+                     "step, device, node, op type) and the total per op type; 0: off. Ops running side by side share "
+                     "the cores: for times that add up to the step, run with TF_NUM_INTEROP_THREADS=1.")
 flags.DEFINE_integer("cores_per_device", 0, "CPU only: simulate devices of this many cores each (0: a single "
                      "device gets every core, two logical devices share them). --towers=1 --cores_per_device=1 is "
                      "the one-GPU net on one device of the same size as each of the towers' two.")
@@ -147,6 +150,28 @@ def device_time_figures(model, batches):
     return out
 
 
+def op_profile(model, batches, count):
+    """The `count` costliest ops of a training step and the time per op type (replica.profiling.op_seconds),
+    printed as a table; returned for the JSON."""
+    import collections
+    import tensorflow as tf
+    from replica import profiling, train
+    step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))   # fresh: see node_devices
+    lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
+    ops = profiling.op_seconds(step, lambda: (*next(batches), counter, lr), calls=2)
+    by_type = collections.Counter()
+    for seconds, _, _, kind in ops:
+        by_type[kind] += seconds
+    print(f"\nops of a training step: {1000 * sum(by_type.values()):.1f} ms in all; the {count} costliest:")
+    for seconds, device, node, kind in ops[:count]:
+        print(f"{1000 * seconds:9.1f} ms  {device:7} {kind:34} {node}")
+    print("by op type:")
+    for kind, seconds in by_type.most_common():
+        print(f"{1000 * seconds:9.1f} ms  {kind}")
+    return {"op_profile_ms": [[1000 * s, d, n, k] for s, d, n, k in ops[:count]],
+            "op_type_ms": {kind: 1000 * seconds for kind, seconds in by_type.most_common()}}
+
+
 def inference_figures(model, input_size):
     import tensorflow as tf
     from replica import evaluate
@@ -184,6 +209,8 @@ def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, infe
         row.update(inference_figures(model, input_size))
     row["peak_rss_mb"] = peak_rss_mb()
     row.update(peak_device_memory_mb(tower_devices))
+    if FLAGS.profile_ops:
+        row.update(op_profile(model, synthetic_batches(batch_size, input_size, num_classes), FLAGS.profile_ops))
     if FLAGS.device_time:   # last: its second optimizer (fresh velocities) must not count in the peak memory
         row.update(device_time_figures(model, synthetic_batches(batch_size, input_size, num_classes)))
     return row

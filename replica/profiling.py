@@ -65,23 +65,65 @@ def trace(function, args_of_call, calls):
     return space, wall
 
 
-def op_intervals(space, devices_of_node):
-    """{device: [(start_ps, end_ps), ...]}: CPU ops from the host plane (by node name), GPU kernels from each GPU
-    plane."""
-    out = collections.defaultdict(list)
+ASYNC_OP_EVENT = "ExecutorState::ProcessAsync::Start"
+
+
+def node_name(plane, event):
+    """The graph node an event of the host plane ran. A synchronous op's event is named 'node:OpType'; an
+    asynchronous one (an XLA-compiled function, such as `train.PaperSGD`'s update) is an executor event that names
+    its node in a stat, and on a CPU it lasts as long as the compiled code runs."""
+    name = plane.event_metadata[event.metadata_id].name
+    if name == ASYNC_OP_EVENT:
+        for stat in event.stats:
+            if plane.stat_metadata[stat.metadata_id].name == "name" and stat.ref_value:
+                return plane.stat_metadata[stat.ref_value].name
+    return name.split(":")[0]
+
+
+def op_type(plane, event):
+    """'Conv2DBackpropFilter', ...: the part after the colon of a synchronous op's event name; 'XlaCompiled' for
+    an asynchronous op."""
+    name = plane.event_metadata[event.metadata_id].name
+    return "XlaCompiled" if name == ASYNC_OP_EVENT else name.split(":")[-1]
+
+
+def op_events(space, devices_of_node):
+    """(device, node name, op type, start_ps, end_ps) of every op: CPU ops from the host plane (by node name), GPU
+    kernels from each GPU plane (node name and type: the kernel's name)."""
     for plane in space.planes:
         gpu_plane = plane.name.startswith("/device:GPU:")
         for line in plane.lines:
             base = line.timestamp_ns * 1000
             for event in line.events:
-                interval = (base + event.offset_ps, base + event.offset_ps + event.duration_ps)
+                start = base + event.offset_ps
                 if gpu_plane:
-                    out[plane.name].append(interval)
+                    kernel = plane.event_metadata[event.metadata_id].name
+                    yield plane.name, kernel, kernel, start, start + event.duration_ps
                     continue
-                device = devices_of_node.get(plane.event_metadata[event.metadata_id].name.split(":")[0])
+                node = node_name(plane, event)
+                device = devices_of_node.get(node)
                 if device is not None and "/device:CPU:" in device:
-                    out[device].append(interval)
+                    yield device, node, op_type(plane, event), start, start + event.duration_ps
+
+
+def op_intervals(space, devices_of_node):
+    """{device: [(start_ps, end_ps), ...]} of every op of the trace."""
+    out = collections.defaultdict(list)
+    for device, _, _, start, end in op_events(space, devices_of_node):
+        out[device].append((start, end))
     return out
+
+
+def op_seconds(function, args_of_call, calls=2):
+    """[(seconds per call, device, node name, op type)] of every op of `function`, costliest first: where a
+    step's time goes, op by op. Ops that run side by side on one device share its cores, so each one's time is
+    longer than it would be alone (run with one inter-op thread for times that add up to the step)."""
+    devices_of_node = node_devices(function, *args_of_call())
+    space, _ = trace(function, args_of_call, calls)
+    total = collections.Counter()
+    for device, node, kind, start, end in op_events(space, devices_of_node):
+        total[(device.split("/device:")[-1], node, kind)] += (end - start) / 1e12 / calls
+    return sorted(((seconds, *key) for key, seconds in total.items()), reverse=True)
 
 
 def union_length(intervals):

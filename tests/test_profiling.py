@@ -46,3 +46,27 @@ def test_a_training_step_keeps_both_devices_busy(two_devices):
         assert 0.5 * two["wall_seconds"] < device["busy_seconds"] <= 1.02 * two["wall_seconds"]
     one = step_times([two_devices[0]] * 2)
     assert set(one["devices"]) == {"CPU:0"}
+
+
+def test_compiled_functions_count_on_their_device(two_devices):
+    """An XLA-compiled function (as the optimizer's update is) runs as one asynchronous op whose event does not
+    carry the node's name: its time must still count as its device's busy time, and show in the op table."""
+    x = tf.random.normal([768, 768])
+
+    @tf.function(jit_compile=True)
+    def chain(a):
+        for _ in range(6):
+            a = tf.tanh(tf.matmul(a, a) / 768.0)
+        return tf.reduce_sum(a)
+
+    @tf.function
+    def compiled_on_device_1():
+        with tf.device(two_devices[1]):
+            return chain(x)
+
+    times = profiling.device_times(compiled_on_device_1, lambda: (), calls=3)
+    assert times["devices"]["CPU:1"]["busy_seconds"] > 0.5 * times["wall_seconds"]
+    compiled_on_device_1 = tf.function(compiled_on_device_1.python_function)   # fresh, see node_devices
+    ops = profiling.op_seconds(compiled_on_device_1, lambda: (), calls=2)
+    seconds, device, _, kind = ops[0]   # the costliest op
+    assert (device, kind) == ("CPU:1", "XlaCompiled") and seconds > 0
