@@ -43,11 +43,14 @@ def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision=
 
 @tf.custom_gradient
 def matmul(x, w):
-    """x @ w, whose input gradient is computed as (w @ dy^T)^T rather than dy @ w^T: the same sums, but oneDNN
-    multiplies by a transposed 9216 x 4096 weight far slower than by the weight as stored (experiments/README.md,
-    speed: the one-GPU net 78.5 -> 82.3 images/s with the fused SGD)."""
+    """x @ w, whose input gradient dy @ w^T goes through BatchMatMul (a batch of one) rather than MatMul: the same
+    sums, but oneDNN's MatMul multiplies by a transposed weight slowly. For fc6's 9216 x 4096 weight at batch 128
+    (python experiments/benchmark.py --profile_ops, and by-hand timings of the three forms): dy @ w^T by MatMul
+    49 ms, as (w @ dy^T)^T by MatMul 31 ms, by BatchMatMul 24 ms; BatchMatMul is the fastest for every fc shape
+    of the nets, with two threads and with one (experiments/README.md, speed)."""
     def gradient(dy):
-        return tf.transpose(tf.matmul(w, tf.transpose(dy))), tf.matmul(x, dy, transpose_a=True)
+        dx = tf.linalg.matmul(dy[tf.newaxis], w[tf.newaxis], transpose_b=True)[0]
+        return dx, tf.matmul(x, dy, transpose_a=True)
     return tf.matmul(x, w), gradient
 
 
