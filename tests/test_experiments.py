@@ -57,7 +57,7 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
 def test_benchmark_prints_and_writes_its_figures(tmp_path):
     out = tmp_path / "bench.json"
     run_script("benchmark", "--input_size=32", "--batch_size=8", "--steps=1", "--warmup=1", "--repeats=2",
-               "--noinference", "--data=cifar10", f"--json={out}")
+               "--noinference", "--data=cifar10", "--profile_ops=5", f"--json={out}")
     figures = json.loads(out.read_text())
     assert figures["matmul_gflops"] > 1 and 0 < figures["roofline_fraction"] < 2
     assert figures["train_gflop_per_image"] == pytest.approx(6 * 247.0e6 / 1e9, rel=0.01)
@@ -65,6 +65,48 @@ def test_benchmark_prints_and_writes_its_figures(tmp_path):
     for device in ("CPU:0", "CPU:1"):   # each device's busy time in a profiled step, within that step
         assert 0 < figures[f"busy_seconds_{device}"] <= 1.02 * figures["profiled_step_seconds"]
         assert 0 <= figures[f"idle_fraction_{device}"] < 1
+    ops = figures["op_profile_ms"]   # [ms, device, node, type], costliest first; the update is one compiled op
+    assert len(ops) == 5 and ops[0][0] >= ops[-1][0] > 0 and {op[1] for op in ops} <= {"CPU:0", "CPU:1"}
+    assert figures["op_type_ms"]["XlaCompiled"] > 0 and any("Conv2D" in kind for kind in figures["op_type_ms"])
+
+
+def test_speed_trials_alternatives_compute_what_the_replica_computes():
+    """Each alternative the speed trials time against the replica computes the same numbers, forward and
+    backward: otherwise its timing would compare different work."""
+    import numpy as np
+    import tensorflow as tf
+    from experiments import speed_trials
+    from replica import layers, train
+    x = tf.random.uniform([2, 6, 6, 16], seed=1) * 20.0
+
+    def value_and_gradient(norm):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = norm(x, 5, 2.0, 1e-4, 0.75)
+            loss = tf.reduce_sum(y * tf.range(16, dtype=tf.float32))
+        return y.numpy(), tape.gradient(loss, x).numpy()
+    want = value_and_gradient(layers.cross_map_norm)
+    for alternative in (speed_trials.lrn_band_sum_as_convolution, speed_trials.lrn_elementwise_by_xla):
+        for got, expected in zip(value_and_gradient(alternative), want):
+            np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
+    dy, w = tf.random.normal([8, 24], seed=2), tf.random.normal([40, 24], seed=3)
+    for name, form in speed_trials.fc_input_gradient_forms().items():
+        np.testing.assert_allclose(form(dy, w).numpy(), (dy @ tf.transpose(w)).numpy(), rtol=1e-5, atol=1e-5)
+
+    class Var:   # train.PaperSGD takes Keras variables; wrap tf.Variables the same way
+        def __init__(self, value, path):
+            self.value, self.path, self.shape, self.dtype = value, path, value.shape, value.dtype
+    weights = [tf.random.normal([5, 3], seed=4), tf.random.normal([3], seed=5)]
+    grads = [tf.random.normal([5, 3], seed=6), tf.random.normal([3], seed=7)]
+    results = []
+    for apply in (train.PaperSGD.apply, speed_trials.unfused_update):
+        variables = [Var(tf.Variable(w), f"w{i}") for i, w in enumerate(weights)]
+        optimizer = train.PaperSGD(variables)
+        for _ in range(3):
+            apply(optimizer, grads, 0.1)
+        results.append([v.value.numpy() for v in variables])
+    for fused, unfused in zip(*results):
+        np.testing.assert_allclose(fused, unfused, rtol=1e-6, atol=1e-7)
 
 
 def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():

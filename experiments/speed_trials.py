@@ -1,0 +1,281 @@
+"""The speed trials behind experiments/README.md (speed): each alternative the replica was measured against, timed
+against what the replica does now, so the figures there can be reproduced.
+
+  python experiments/speed_trials.py --trial=update              # unfused update vs train.PaperSGD (XLA)
+  python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
+  python experiments/speed_trials.py --trial=lrn                 # the LRN's band sum as a 1x1 convolution; XLA
+  python experiments/speed_trials.py --trial=conv1_kernel_gradient
+  python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
+
+A step trial is paired: the variants are built in one process and timed in alternating rounds of a few steps, so
+the machine's drift (on this shared 2-core host, the same benchmark command moves 158-176 images/s for the one-GPU
+net between processes) falls on each variant alike. An op trial times single ops, median of 15 calls.
+"""
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "conv1_kernel_gradient", "all"],
+                  "Which trial.")
+flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
+flags.DEFINE_integer("batch_size", 128, "Images per step.")
+flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
+flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
+flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
+
+
+# ---- the alternatives (what the replica did before, or tried and did not keep) ----
+
+def unfused_update(optimizer, grads, learning_rate):
+    """The update before session 5: decay * w and + grad as two ops, then Keras' fused momentum kernel."""
+    import tensorflow as tf
+    learning_rate = tf.convert_to_tensor(learning_rate, tf.float32)
+    momentum = tf.constant(optimizer.momentum, tf.float32)
+    for var, velocity, grad, decay in zip(optimizer.variables, optimizer.velocities, grads, optimizer.decays):
+        with tf.device(var.value.device):
+            decayed = grad + decay * var.value if decay else grad
+            tf.raw_ops.ResourceApplyKerasMomentum(var=var.value.handle, accum=velocity.handle, lr=learning_rate,
+                                                  grad=decayed, momentum=momentum)
+
+
+def fc_input_gradient_forms():
+    """dy @ w^T, the fc input gradient, as the replica has computed it: {name: f(dy, w)}."""
+    import tensorflow as tf
+    return {
+        "dy w^T by MatMul": lambda dy, w: tf.matmul(dy, w, transpose_b=True),
+        "(w dy^T)^T by MatMul (to session 4)": lambda dy, w: tf.transpose(tf.matmul(w, tf.transpose(dy))),
+        "dy w^T by BatchMatMul (now)": lambda dy, w: tf.linalg.matmul(dy[None], w[None], transpose_b=True)[0],
+    }
+
+
+def matmul_with_input_gradient(form):
+    """layers.matmul with another form of its input gradient."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def matmul(x, w):
+        return tf.matmul(x, w), lambda dy: (form(dy, w), tf.matmul(x, dy, transpose_a=True))
+    return matmul
+
+
+def lrn_band_sum_as_convolution(x, size, k, alpha, beta, groups=1):
+    """layers.cross_map_norm with its two band matmuls as 1x1 convolutions of the 4-D maps."""
+    import tensorflow as tf
+    from replica import layers
+    band = layers.adjacent_maps(x.shape[-1], size, groups)[None, None]
+    k_per_map = tf.fill([x.shape[-1]], tf.constant(k, tf.float32))
+
+    @tf.custom_gradient
+    def normalise(a):
+        u = tf.nn.bias_add(tf.nn.conv2d(tf.square(a), alpha * band, 1, "VALID"), k_per_map)
+        scale = layers.inverse_power(u, beta)
+        b = a * scale
+        return b, lambda g: g * scale - a * tf.nn.conv2d(g * b / u, (2.0 * alpha * beta) * band, 1, "VALID")
+    return normalise(x)
+
+
+def lrn_elementwise_by_xla(x, size, k, alpha, beta, groups=1):
+    """layers.cross_map_norm with its elementwise passes compiled by XLA (the band matmuls left to oneDNN)."""
+    import tensorflow as tf
+    from replica import layers
+    maps = x.shape[-1]
+    band = layers.adjacent_maps(maps, size, groups)
+    k_per_map = tf.fill([maps], tf.constant(k, tf.float32))
+
+    @tf.function(jit_compile=True)
+    def scale_and_output(a, u):
+        scale = layers.inverse_power(u, beta)
+        return scale, a * scale
+    gradient_parts = tf.function(lambda g, scale, b, u: (g * scale, g * b / u), jit_compile=True)
+    combine = tf.function(lambda t, a, m: t - a * m, jit_compile=True)
+
+    @tf.custom_gradient
+    def normalise(x):
+        a = tf.reshape(x, [-1, maps])
+        u = tf.nn.bias_add(tf.linalg.matmul(tf.square(a), alpha * band), k_per_map)
+        scale, b = scale_and_output(a, u)
+
+        def gradient(g):
+            t, q = gradient_parts(tf.reshape(g, [-1, maps]), scale, b, u)
+            return tf.reshape(combine(t, a, tf.linalg.matmul(q, (2.0 * alpha * beta) * band)), tf.shape(x))
+        return tf.reshape(b, tf.shape(x)), gradient
+    return normalise(x)
+
+
+# ---- timing ----
+
+def time_op(function, calls=15):
+    """Median seconds of a tf.function of no arguments (its result summed, so nothing is optimised away)."""
+    import tensorflow as tf
+    summed = tf.function(lambda: tf.reduce_sum(function()))
+    summed().numpy()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        summed().numpy()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def paired_steps(variants):
+    """variants: {name: () -> (model, optimizer)}, each built while its alternative is in force (see `patched`).
+    Returns {name: [images/s of each round]}: the variants' training steps timed in alternating rounds."""
+    import tensorflow as tf
+    import replica
+    from replica import train
+    from replica.runs import towers_value
+    x = tf.random.normal([FLAGS.batch_size, 227, 227, 3], stddev=50.0)
+    y = tf.random.uniform([FLAGS.batch_size], maxval=1000, dtype=tf.int64)
+    step_number, learning_rate = tf.constant(0, tf.int64), tf.constant(1e-5)
+    steps = {}
+    for name, build in variants.items():
+        with build() as (optimizer_class, apply):
+            model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227)
+            optimizer = optimizer_class(model.trainable_variables)
+            if apply is not None:
+                optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
+            steps[name] = train.make_train_step(model, optimizer)
+            for _ in range(2):   # trace and warm up while the variant's code is in force
+                steps[name](x, y, step_number, learning_rate)[0].numpy()
+    rates = {name: [] for name in steps}
+    for _ in range(FLAGS.rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(FLAGS.steps):
+                out = step(x, y, step_number, learning_rate)
+            out[0].numpy()
+            rates[name].append(FLAGS.batch_size * FLAGS.steps / (time.perf_counter() - start))
+    return rates
+
+
+class patched:
+    """Context: replace `module.name` by `value` (and set an optimizer class and update) while a variant is built."""
+
+    def __init__(self, module=None, name=None, value=None, optimizer_apply=None):
+        self.module, self.name, self.value, self.apply = module, name, value, optimizer_apply
+
+    def __enter__(self):
+        from replica import train
+        if self.module is not None:
+            self.saved = getattr(self.module, self.name)
+            setattr(self.module, self.name, self.value)
+        return train.PaperSGD, self.apply
+
+    def __exit__(self, *exc):
+        if self.module is not None:
+            setattr(self.module, self.name, self.saved)
+
+
+def report_steps(title, rates):
+    say(f"\n{title} (--towers={FLAGS.towers}, batch {FLAGS.batch_size}, {FLAGS.rounds} alternating rounds of "
+          f"{FLAGS.steps} steps):")
+    names = list(rates)
+    for name in names:
+        say(f"  {name:44} median {statistics.median(rates[name]):6.1f} images/s  rounds: "
+              + " ".join(f"{r:.1f}" for r in rates[name]))
+    base, *others = names
+    for other in others:
+        faster = sum(o > b for o, b in zip(rates[other], rates[base]))
+        say(f"  {other} faster than {base} in {faster} of {FLAGS.rounds} rounds")
+
+
+# ---- the trials ----
+
+def update_trial():
+    report_steps("The update: unfused (to session 4) vs one XLA-compiled function per device (now)", paired_steps({
+        "unfused: decay pass + Keras momentum kernel": lambda: patched(optimizer_apply=unfused_update),
+        "XLA-compiled, one function per device": lambda: patched()}))
+
+
+def fc_input_gradient_trial():
+    import tensorflow as tf
+    from replica import layers
+    say("\nfc input gradient dy @ w^T alone, batch 128 (ms, median of 15):")
+    for fan_in, fan_out in [(9216, 4096), (4096, 4096), (4096, 1000), (9216, 2048), (4096, 2048)]:
+        w = tf.Variable(tf.random.normal([fan_in, fan_out]))
+        dy = tf.random.normal([FLAGS.batch_size, fan_out])
+        times = {name: time_op(lambda form=form: form(dy, w)) for name, form in fc_input_gradient_forms().items()}
+        say(f"  {fan_in:5} x {fan_out:<5}" + "".join(f"  {name}: {1000 * t:6.2f}" for name, t in times.items()))
+    forms = fc_input_gradient_forms()
+    old = "(w dy^T)^T by MatMul (to session 4)"
+    report_steps("fc input gradients in the step", paired_steps({
+        old: lambda: patched(layers, "matmul", matmul_with_input_gradient(forms[old])),
+        "dy w^T by BatchMatMul (now)": lambda: patched()}))
+
+
+def lrn_trial():
+    from replica import layers
+    report_steps("The LRN", paired_steps({
+        "band matmuls (now)": lambda: patched(),
+        "band sums as 1x1 convolutions": lambda: patched(layers, "cross_map_norm", lrn_band_sum_as_convolution),
+        "elementwise passes compiled by XLA": lambda: patched(layers, "cross_map_norm", lrn_elementwise_by_xla)}))
+
+
+def conv1_kernel_gradient_trial():
+    import tensorflow as tf
+    x = tf.random.normal([FLAGS.batch_size, 227, 227, 3])
+    dy = tf.random.normal([FLAGS.batch_size, 55, 55, 48])
+
+    def backprop_filter(images, gradient, shape, stride):
+        return tf.raw_ops.Conv2DBackpropFilter(input=images, filter_sizes=shape, out_backprop=gradient,
+                                               strides=[1, stride, stride, 1], padding="VALID")
+    half = FLAGS.batch_size // 2
+
+    def halves_in_turn():   # in turn: side by side they would take the other core, which the other tower uses
+        first = backprop_filter(x[:half], dy[:half], [11, 11, 3, 48], 4)
+        with tf.control_dependencies([first]):
+            return first + backprop_filter(x[half:], dy[half:], [11, 11, 3, 48], 4)
+    forms = {
+        "Conv2DBackpropFilter (now)": lambda: backprop_filter(x, dy, [11, 11, 3, 48], 4),
+        "as a dilated convolution": lambda: tf.transpose(tf.nn.conv2d(
+            tf.transpose(x, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]), 1, "VALID", dilations=4), [1, 2, 0, 3]),
+        "in two half batches, one after the other": lambda: halves_in_turn(),
+        "through space-to-depth (a 12x12 kernel)": lambda: backprop_filter(
+            tf.nn.space_to_depth(tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]), 4), dy, [3, 3, 48, 48], 1),
+    }
+    say(f"\nconv1's kernel gradient alone, batch {FLAGS.batch_size}, one tower's 48 kernels (ms, median of 15):")
+    for name, form in forms.items():
+        say(f"  {name:44} {1000 * time_op(form):6.1f}")
+
+
+DEVICES = None
+LINES = []
+
+
+def say(line):
+    """Print a line of the report and keep it for results/speed_trials_towers<N>.md."""
+    print(line, flush=True)
+    LINES.append(line)
+
+
+def main(argv):
+    del argv
+    global DEVICES
+    import tensorflow as tf
+    from replica import devices as devices_lib
+    if FLAGS.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+    from replica.runs import towers_value
+    DEVICES = devices_lib.tower_devices(towers_value(FLAGS.towers), "0,1" if FLAGS.towers == "2" else "0")
+    trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
+              "conv1_kernel_gradient": conv1_kernel_gradient_trial}
+    for name, trial in trials.items():
+        if FLAGS.trial in (name, "all"):
+            trial()
+    if FLAGS.trial == "all":
+        import datetime
+        from experiments import report
+        path = report.RESULTS / f"speed_trials_towers{FLAGS.towers}.md"
+        path.write_text(f"# Speed trials, --towers={FLAGS.towers}\n\n- command: `{report.command_line()}`\n"
+                        f"- date: {datetime.date.today()}\n- machine: {report.machine()}\n\n```"
+                        + "\n".join(LINES) + "\n```\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)
