@@ -237,6 +237,21 @@ def run_in_process(towers, gpus, batch, device_time=False):
     return row
 
 
+T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 15: 2.13,
+         20: 2.09, 30: 2.04}   # Student's t, 97.5% point, by degrees of freedom
+
+
+def ratio_interval(ratios):
+    """Geometric mean of paired ratios and its 95% interval: a t interval on the log ratios (the table's nearest
+    lower degrees of freedom, so never too narrow)."""
+    import math
+    logs = [math.log(r) for r in ratios]
+    df = len(logs) - 1
+    t = T_975[max(k for k in T_975 if k <= df)]
+    mean, half = statistics.mean(logs), t * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
 def compare_layouts(pairs):
     """The two towers on two devices against the same towers on one device, alternating so that any drift of
     the machine falls on both: images/s of each run and the ratio of each pair."""
@@ -251,7 +266,10 @@ def compare_layouts(pairs):
                         if key.startswith(("busy_seconds", "idle_fraction"))}})
     ratios = [r["ratio two / one"] for r in rows]
     summary = (f"ratio two devices / one device: median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-"
-               f"{max(ratios):.3f} over {pairs} pairs")
+               f"{max(ratios):.3f} over {pairs} pairs, {sum(r >= 1 for r in ratios)} of them >= 1")
+    if pairs > 1:
+        mean, low, high = ratio_interval(ratios)
+        summary += f"; geometric mean {mean:.3f}, 95% interval {low:.3f}-{high:.3f} (t on the log ratios)"
     report.write_table("benchmark_layouts", f"Two towers on two logical devices vs on one device, batch "
                        f"{FLAGS.batch_size}, {FLAGS.input_size or 227}x{FLAGS.input_size or 227}, {FLAGS.precision}",
                        rows, list(rows[0]), notes=[summary, f"each run: {FLAGS.warmup} warm-up steps, then "
