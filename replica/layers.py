@@ -45,9 +45,9 @@ def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision=
 def matmul(x, w):
     """x @ w, whose input gradient dy @ w^T goes through BatchMatMul (a batch of one) rather than MatMul: the same
     sums, but oneDNN's MatMul multiplies by a transposed weight slowly. For fc6's 9216 x 4096 weight at batch 128
-    (python experiments/benchmark.py --profile_ops, and by-hand timings of the three forms): dy @ w^T by MatMul
-    49 ms, as (w @ dy^T)^T by MatMul 31 ms, by BatchMatMul 24 ms; BatchMatMul is the fastest for every fc shape
-    of the nets, with two threads and with one (experiments/README.md, speed)."""
+    (python experiments/speed_trials.py --trial=fc_input_gradient): dy @ w^T by MatMul 49 ms, as (w @ dy^T)^T by
+    MatMul 31 ms, by BatchMatMul 24 ms; BatchMatMul is the fastest for the nets' fc shapes with two threads and
+    with one, fc8's within 5% of the others (experiments/README.md, speed)."""
     def gradient(dy):
         dx = tf.linalg.matmul(dy[tf.newaxis], w[tf.newaxis], transpose_b=True)[0]
         return dx, tf.matmul(x, dy, transpose_a=True)
