@@ -135,14 +135,21 @@ def train_figures(model, batches, batch_size, flop_per_image, peak_gflops):
             "roofline_fraction": median * flop_per_image / 1e9 / peak_gflops}
 
 
+def fresh_step(model, batches):
+    """A training step not yet run (the profiler reads its partition graphs on its first call: see
+    replica.profiling.node_devices) and the function that draws each call's arguments."""
+    import tensorflow as tf
+    from replica import train
+    step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))
+    lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
+    return step, lambda: (*next(batches), counter, lr)
+
+
 def device_time_figures(model, batches):
     """Each device's busy seconds per training step and the fraction of the step it waited, from the profiler
     (replica.profiling): the measured side of the per-device cost model."""
-    import tensorflow as tf
-    from replica import profiling, train
-    step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))   # fresh: see node_devices
-    lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
-    times = profiling.device_times(step, lambda: (*next(batches), counter, lr), calls=2)
+    from replica import profiling
+    times = profiling.device_times(*fresh_step(model, batches), calls=2)
     out = {"profiled_step_seconds": times["wall_seconds"]}
     for device, figures in times["devices"].items():
         out[f"busy_seconds_{device}"] = figures["busy_seconds"]
@@ -154,11 +161,8 @@ def op_profile(model, batches, count):
     """The `count` costliest ops of a training step and the time per op type (replica.profiling.op_seconds),
     printed as a table; returned for the JSON."""
     import collections
-    import tensorflow as tf
-    from replica import profiling, train
-    step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))   # fresh: see node_devices
-    lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
-    ops = profiling.op_seconds(step, lambda: (*next(batches), counter, lr), calls=2)
+    from replica import profiling
+    ops = profiling.op_seconds(*fresh_step(model, batches), calls=2)
     by_type = collections.Counter()
     for seconds, _, _, kind in ops:
         by_type[kind] += seconds
@@ -237,21 +241,6 @@ def run_in_process(towers, gpus, batch, device_time=False):
     return row
 
 
-T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 15: 2.13,
-         20: 2.09, 30: 2.04}   # Student's t, 97.5% point, by degrees of freedom
-
-
-def ratio_interval(ratios):
-    """Geometric mean of paired ratios and its 95% interval: a t interval on the log ratios (the table's nearest
-    lower degrees of freedom, so never too narrow)."""
-    import math
-    logs = [math.log(r) for r in ratios]
-    df = len(logs) - 1
-    t = T_975[max(k for k in T_975 if k <= df)]
-    mean, half = statistics.mean(logs), t * statistics.stdev(logs) / math.sqrt(len(logs))
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
-
-
 def compare_layouts(pairs):
     """The two towers on two devices against the same towers on one device, alternating so that any drift of
     the machine falls on both: images/s of each run and the ratio of each pair."""
@@ -262,13 +251,14 @@ def compare_layouts(pairs):
         rows.append({"pair": k + 1, "two devices images/s": two["images_per_second"],
                      "one device images/s": one["images_per_second"],
                      "ratio two / one": two["images_per_second"] / one["images_per_second"],
+                     "two devices roofline": two["roofline_fraction"], "one device roofline": one["roofline_fraction"],
                      **{f"two devices: {key.replace('_', ' ')}": value for key, value in two.items()
                         if key.startswith(("busy_seconds", "idle_fraction"))}})
     ratios = [r["ratio two / one"] for r in rows]
     summary = (f"ratio two devices / one device: median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-"
                f"{max(ratios):.3f} over {pairs} pairs, {sum(r >= 1 for r in ratios)} of them >= 1")
     if pairs > 1:
-        mean, low, high = ratio_interval(ratios)
+        mean, low, high = report.ratio_interval(ratios)
         summary += f"; geometric mean {mean:.3f}, 95% interval {low:.3f}-{high:.3f} (t on the log ratios)"
     report.write_table("benchmark_layouts", f"Two towers on two logical devices vs on one device, batch "
                        f"{FLAGS.batch_size}, {FLAGS.input_size or 227}x{FLAGS.input_size or 227}, {FLAGS.precision}",

@@ -36,6 +36,21 @@ def machine():
     return f"{model}, {os.cpu_count()} cores"
 
 
+T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 15: 2.13,
+         20: 2.09, 30: 2.04}   # Student's t, 97.5% point, by degrees of freedom
+
+
+def ratio_interval(ratios):
+    """Geometric mean of paired ratios and its 95% interval: a t interval on the log ratios (the table's nearest
+    lower degrees of freedom, so never too narrow). At least two ratios."""
+    import math
+    import statistics
+    logs = [math.log(r) for r in ratios]
+    t = T_975[max(k for k in T_975 if k <= len(logs) - 1)]
+    mean, half = statistics.mean(logs), t * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
 def command_line():
     return "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix().split("/main/")[-1], *sys.argv[1:]])
 

@@ -123,7 +123,7 @@ def time_op(function, calls=15):
 
 
 def paired_steps(variants):
-    """variants: {name: () -> (model, optimizer)}, each built while its alternative is in force (see `patched`).
+    """variants: {name: () -> a `patched` context}; each variant's step is built and traced inside its context.
     Returns {name: [images/s of each round]}: the variants' training steps timed in alternating rounds."""
     import tensorflow as tf
     import replica
@@ -134,9 +134,9 @@ def paired_steps(variants):
     step_number, learning_rate = tf.constant(0, tf.int64), tf.constant(1e-5)
     steps = {}
     for name, build in variants.items():
-        with build() as (optimizer_class, apply):
+        with build() as apply:
             model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227)
-            optimizer = optimizer_class(model.trainable_variables)
+            optimizer = train.PaperSGD(model.trainable_variables)
             if apply is not None:
                 optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
             steps[name] = train.make_train_step(model, optimizer)
@@ -154,17 +154,17 @@ def paired_steps(variants):
 
 
 class patched:
-    """Context: replace `module.name` by `value` (and set an optimizer class and update) while a variant is built."""
+    """Context: replace `module.name` by `value` while a variant is built; yields the variant's replacement for
+    `train.PaperSGD.apply` (None: PaperSGD's own)."""
 
     def __init__(self, module=None, name=None, value=None, optimizer_apply=None):
         self.module, self.name, self.value, self.apply = module, name, value, optimizer_apply
 
     def __enter__(self):
-        from replica import train
         if self.module is not None:
             self.saved = getattr(self.module, self.name)
             setattr(self.module, self.name, self.value)
-        return train.PaperSGD, self.apply
+        return self.apply
 
     def __exit__(self, *exc):
         if self.module is not None:

@@ -73,7 +73,8 @@ class PaperSGD:
             with tf.device(var.value.device):
                 self.velocities.append(tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False,
                                                    name=var.path.replace("/", "_") + "_velocity"))
-        self.updates = {device: self._fused_update(indices) for device, indices in self._by_device().items()}
+        self.by_device = self._by_device()
+        self.updates = {device: self._fused_update(indices) for device, indices in self.by_device.items()}
 
     def _by_device(self):
         """{device: indices of the variables that live there}: tower i's weights on tower i's device."""
@@ -104,7 +105,7 @@ class PaperSGD:
     def apply(self, grads, learning_rate):
         """One update of every weight, each device's weights by its own compiled function on that device."""
         learning_rate = tf.convert_to_tensor(learning_rate, tf.float32)
-        for device, indices in self._by_device().items():
+        for device, indices in self.by_device.items():
             with tf.device(device):
                 self.updates[device]([grads[i] for i in indices], learning_rate)
 

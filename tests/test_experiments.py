@@ -70,6 +70,23 @@ def test_benchmark_prints_and_writes_its_figures(tmp_path):
     assert figures["op_type_ms"]["XlaCompiled"] > 0 and any("Conv2D" in kind for kind in figures["op_type_ms"])
 
 
+def test_ratio_interval_is_a_t_interval_on_the_log_ratios():
+    """--compare_layouts' summary: geometric mean and 95% interval of paired ratios (t with n - 1 degrees of
+    freedom, the table's nearest lower entry beyond 10)."""
+    import math
+    from experiments import report
+    ratios = [0.95, 1.0, 1.08]
+    logs = [math.log(r) for r in ratios]
+    mean = sum(logs) / 3
+    sd = math.sqrt(sum((v - mean) ** 2 for v in logs) / 2)
+    want = [math.exp(mean + k * 4.30 * sd / math.sqrt(3)) for k in (0, -1, 1)]   # t(0.975, 2 df) = 4.30
+    assert report.ratio_interval(ratios) == pytest.approx(want, rel=1e-12)
+    assert report.ratio_interval([1.02] * 12) == pytest.approx([1.02] * 3)   # no spread: a point
+    eleven_df = report.ratio_interval([0.97, 1.03] * 6)   # 11 df: the t of 10 df, never narrower
+    assert eleven_df[2] / eleven_df[0] == pytest.approx(math.exp(2.23 * math.log(1.03 / 0.97) / 2 * math.sqrt(12 / 11)
+                                                                / math.sqrt(12)), rel=1e-9)
+
+
 def test_speed_trials_alternatives_compute_what_the_replica_computes():
     """Each alternative the speed trials time against the replica computes the same numbers, forward and
     backward: otherwise its timing would compare different work."""
