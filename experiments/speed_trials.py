@@ -3,7 +3,7 @@ against what the replica does now, so the figures there can be reproduced.
 
   python experiments/speed_trials.py --trial=update              # unfused update vs train.PaperSGD (XLA)
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
-  python experiments/speed_trials.py --trial=lrn                 # the LRN's band sum as a 1x1 convolution; XLA
+  python experiments/speed_trials.py --trial=lrn                 # band matmuls (to session 5), variants; XLA
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
 
@@ -63,48 +63,62 @@ def matmul_with_input_gradient(form):
     return matmul
 
 
-def lrn_band_sum_as_convolution(x, size, k, alpha, beta, groups=1):
-    """layers.cross_map_norm with its two band matmuls as 1x1 convolutions of the 4-D maps."""
+def adjacent_maps(maps, size, groups=1):
+    """The maps x maps 0/1 matrix whose column i selects the `size` maps centred on map i within i's group."""
+    import numpy as np
     import tensorflow as tf
-    from replica import layers
-    band = layers.adjacent_maps(x.shape[-1], size, groups)[None, None]
-    k_per_map = tf.fill([x.shape[-1]], tf.constant(k, tf.float32))
-
-    @tf.custom_gradient
-    def normalise(a):
-        u = tf.nn.bias_add(tf.nn.conv2d(tf.square(a), alpha * band, 1, "VALID"), k_per_map)
-        scale = layers.inverse_power(u, beta)
-        b = a * scale
-        return b, lambda g: g * scale - a * tf.nn.conv2d(g * b / u, (2.0 * alpha * beta) * band, 1, "VALID")
-    return normalise(x)
+    index = np.arange(maps)
+    group = index // (maps // groups)
+    near = np.abs(index[:, None] - index[None, :]) <= size // 2
+    return tf.constant((near & (group[:, None] == group[None, :])).astype(np.float32))
 
 
-def lrn_elementwise_by_xla(x, size, k, alpha, beta, groups=1):
-    """layers.cross_map_norm with its elementwise passes compiled by XLA (the band matmuls left to oneDNN)."""
+def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, elementwise=None):
+    """layers.cross_map_norm as it was to session 5: the sums over adjacent maps as matmuls with a banded 0/1
+    matrix (oneDNN), the rest TensorFlow's elementwise ops, one pass each.
+    band_product(maps, band): the band matmul (default tf.linalg.matmul of the rows); elementwise: a decorator
+    for the elementwise groups (default none: XLA's was tried, `lrn_elementwise_by_xla`)."""
     import tensorflow as tf
     from replica import layers
     maps = x.shape[-1]
-    band = layers.adjacent_maps(maps, size, groups)
+    band = adjacent_maps(maps, size, groups)
+    band_product = band_product or (lambda rows, matrix: tf.linalg.matmul(rows, matrix))
+    compiled = elementwise or (lambda f: f)
     k_per_map = tf.fill([maps], tf.constant(k, tf.float32))
 
-    @tf.function(jit_compile=True)
+    @compiled
     def scale_and_output(a, u):
         scale = layers.inverse_power(u, beta)
         return scale, a * scale
-    gradient_parts = tf.function(lambda g, scale, b, u: (g * scale, g * b / u), jit_compile=True)
-    combine = tf.function(lambda t, a, m: t - a * m, jit_compile=True)
+    gradient_parts = compiled(lambda g, scale, b, u: (g * scale, g * b / u))
+    combine = compiled(lambda t, a, m: t - a * m)
 
     @tf.custom_gradient
     def normalise(x):
         a = tf.reshape(x, [-1, maps])
-        u = tf.nn.bias_add(tf.linalg.matmul(tf.square(a), alpha * band), k_per_map)
+        u = tf.nn.bias_add(band_product(tf.square(a), alpha * band), k_per_map)
         scale, b = scale_and_output(a, u)
 
         def gradient(g):
             t, q = gradient_parts(tf.reshape(g, [-1, maps]), scale, b, u)
-            return tf.reshape(combine(t, a, tf.linalg.matmul(q, (2.0 * alpha * beta) * band)), tf.shape(x))
+            return tf.reshape(combine(t, a, band_product(q, (2.0 * alpha * beta) * band)), tf.shape(x))
         return tf.reshape(b, tf.shape(x)), gradient
     return normalise(x)
+
+
+def lrn_band_sum_as_convolution(x, size, k, alpha, beta, groups=1):
+    """The band-matmul LRN with its two band matmuls as 1x1 convolutions of the rows (tried in session 5)."""
+    import tensorflow as tf
+    return lrn_by_band_matmuls(x, size, k, alpha, beta, groups, band_product=lambda rows, band: tf.nn.conv2d(
+        rows[None, None], band[None, None], 1, "VALID")[0, 0])
+
+
+def lrn_elementwise_by_xla(x, size, k, alpha, beta, groups=1):
+    """The band-matmul LRN with its elementwise passes compiled by XLA, the band matmuls left to oneDNN (tried
+    in session 5)."""
+    import tensorflow as tf
+    return lrn_by_band_matmuls(x, size, k, alpha, beta, groups,
+                               elementwise=lambda f: tf.function(f, jit_compile=True))
 
 
 # ---- timing ----
@@ -211,9 +225,10 @@ def fc_input_gradient_trial():
 def lrn_trial():
     from replica import layers
     report_steps("The LRN", paired_steps({
-        "band matmuls (now)": lambda: patched(),
+        "band matmuls (to session 5)": lambda: patched(layers, "cross_map_norm", lrn_by_band_matmuls),
         "band sums as 1x1 convolutions": lambda: patched(layers, "cross_map_norm", lrn_band_sum_as_convolution),
-        "elementwise passes compiled by XLA": lambda: patched(layers, "cross_map_norm", lrn_elementwise_by_xla)}))
+        "band matmuls, elementwise passes by XLA": lambda: patched(layers, "cross_map_norm", lrn_elementwise_by_xla),
+        "adjacent sums and all by XLA (now)": lambda: patched()}))
 
 
 def conv1_kernel_gradient_trial():

@@ -3,7 +3,6 @@
 Section numbers refer to ../shared/PAPER.md.
 """
 import keras
-import numpy as np
 import tensorflow as tf
 
 from replica import paper
@@ -112,12 +111,16 @@ def local_response_norm(x, mode="paper", groups=1):
     return tf.cast(normalised, x.dtype)
 
 
-def adjacent_maps(maps, size, groups=1):
-    """The maps x maps 0/1 matrix whose column i selects the `size` maps centred on map i within i's group."""
-    index = np.arange(maps)
-    group = index // (maps // groups)
-    near = np.abs(index[:, None] - index[None, :]) <= size // 2
-    return tf.constant((near & (group[:, None] == group[None, :])).astype(np.float32))
+def adjacent_sum(x, size, groups=1):
+    """sum_{j within size/2 of i, in i's group} x_j over the last axis: `size` shifted slices of the maps, each
+    group zero-padded at its edges. Under XLA the slices fuse into one pass over x."""
+    maps = x.shape[-1]
+    width = maps // groups
+    shape = tf.shape(x)
+    x = tf.reshape(x, tf.concat([shape[:-1], [groups, width]], 0))
+    half = size // 2
+    padded = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[half, half]])
+    return tf.reshape(tf.add_n([padded[..., i:i + width] for i in range(size)]), shape)
 
 
 def inverse_power(u, beta):
@@ -128,32 +131,50 @@ def inverse_power(u, beta):
     return tf.pow(u, -beta)
 
 
+def _denominator(a, size, k, alpha, groups):
+    """u = k + alpha * the sum of squares over adjacent maps."""
+    return k + alpha * adjacent_sum(tf.square(a), size, groups)
+
+
+@tf.function(jit_compile=True)
+def _normalised(a, size, k, alpha, beta, groups):
+    """b = a * u^-beta, in one pass over a."""
+    return a * inverse_power(_denominator(a, size, k, alpha, groups), beta)
+
+
+@tf.function(jit_compile=True)
+def _gradient_over_denominator(a, g, size, k, alpha, beta, groups):
+    """g * b / u, the part of dL/da that the neighbours share (u recomputed from a: cheaper than keeping it)."""
+    u = _denominator(a, size, k, alpha, groups)
+    return g * a * inverse_power(u, beta) / u
+
+
+@tf.function(jit_compile=True)
+def _input_gradient(a, g, shared, size, k, alpha, beta, groups):
+    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps)."""
+    scale = inverse_power(_denominator(a, size, k, alpha, groups), beta)
+    return g * scale - (2.0 * alpha * beta) * a * adjacent_sum(shared, size, groups)
+
+
 def cross_map_norm(x, size, k, alpha, beta, groups=1):
     """b_i = a_i / (k + alpha * sum_{j within size/2 of i, same group} a_j^2)^beta over the last axis of x.
 
-    The sum over adjacent maps is a matmul with a banded matrix (which also keeps groups apart), and the gradient
-    is written out, dL/da = g * s - 2 alpha beta * a * (band @ (g * b / u)) with u = k + alpha * sum and
-    s = u^-beta: the same numbers as tf.nn.local_response_normalization and its gradient (tests/test_layers.py),
-    without its pow (experiments/README.md, speed). The constants ride in the matmuls, which the runtime fuses with
-    the bias k: u is one fused matmul, not a matmul and two passes over the maps, and the gradient saves a pass.
+    With u = k + alpha * sum and s = u^-beta, the gradient is written out, dL/da = g * s - 2 alpha beta * a *
+    sum_adjacent(g * b / u): the same numbers as tf.nn.local_response_normalization and its gradient
+    (tests/test_layers.py), without its pow. Each of the three passes (the forward, and the gradient's two: its
+    adjacent sum needs g * b / u of the neighbours) is one XLA-compiled function, which fuses the sum over
+    adjacent maps, the powers and the products into a single read of the maps (XLA compiles for the device the
+    tower's scope names). The gradient recomputes u from a rather than keeping it: one more read of a costs less
+    than writing u in the forward pass and reading it back. python experiments/speed_trials.py --trial=lrn times
+    this against the replica's earlier form (band matmuls with TensorFlow's elementwise ops).
     """
-    maps = x.shape[-1]
-    band = adjacent_maps(maps, size, groups)
-    alpha_band, gradient_band = alpha * band, (2.0 * alpha * beta) * band
-    k_per_map = tf.fill([maps], tf.constant(k, tf.float32))
+    constants = dict(size=size, k=float(k), alpha=float(alpha), beta=float(beta), groups=groups)
 
     @tf.custom_gradient
-    def normalise(x):
-        a = tf.reshape(x, [-1, maps])
-        u = tf.nn.bias_add(tf.linalg.matmul(tf.square(a), alpha_band), k_per_map)
-        scale = inverse_power(u, beta)
-        b = a * scale
-
+    def normalise(a):
         def gradient(g):
-            g = tf.reshape(g, [-1, maps])
-            da = g * scale - a * tf.linalg.matmul(g * b / u, gradient_band)
-            return tf.reshape(da, tf.shape(x))
-        return tf.reshape(b, tf.shape(x)), gradient
+            return _input_gradient(a, g, _gradient_over_denominator(a, g, **constants), **constants)
+        return _normalised(a, **constants), gradient
     return normalise(x)
 
 

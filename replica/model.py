@@ -172,8 +172,9 @@ class AlexNet(keras.Model):
             with self.on_tower(t):
                 x = act(self.paper_layer(layer, t)(x))
                 out[self.layer_name(layer, t)] = x
-                if normalise:
-                    x = L.local_response_norm(x, self.lrn, self.design.lrn_groups)
+                if normalise:   # named norm1/norm2 as in Caffe's prototxt
+                    with tf.name_scope(self.layer_name("norm" + layer[-1], t)):
+                        x = L.local_response_norm(x, self.lrn, self.design.lrn_groups)
                 if pool:
                     x = L.max_pool(x, self.pooling, self.geometry.pool_padding)
                     out[self.layer_name("pool" + layer[-1], t)] = x

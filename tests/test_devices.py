@@ -83,20 +83,25 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
     compute = []   # (node name, op type, device) of every convolution and matrix product that ran
     for function_graph in metadata.function_graphs:
         for partition in function_graph.partition_graphs:
-            compute += [(n.name, n.op, n.device) for n in partition.node if "Conv2D" in n.op or "MatMul" in n.op]
+            compute += [(n.name, n.op, n.device) for n in partition.node
+                        if "Conv2D" in n.op or "MatMul" in n.op or n.op == "PartitionedCall"]
     short = [d.split("/device:")[1] for d in two_devices_module]
     # Backward: every tower layer's gradient ops, found by name, ran on that tower's device.
     seen = set()
     for name, _, device in compute:
-        match = re.search(r"/(conv[1-5]|fc[67])_([01])(_\d+)?/", name)
+        match = re.search(r"/(conv[1-5]|fc[67]|norm[12])_([01])(_\d+)?/", name)
         if name.startswith("gradients/") and match:
             assert device.endswith(short[int(match.group(2))]), (name, device)
             seen.add(match.group(1, 2))
-    assert len(seen) == 14
-    # Forward: (grappler fuses and renames them) 5 convolutions + fc6, fc7 and the 2 LRN band matmuls
-    # (layers.cross_map_norm) per tower, and fc8 on tower 0.
+    assert len(seen) == 18
+    # Forward: (grappler fuses and renames them) 5 convolutions, fc6 and fc7 per tower, fc8 on tower 0; and
+    # each tower's two LRNs, XLA-compiled functions (layers.cross_map_norm), on its device.
     forward = [device for name, _, device in compute if not name.startswith("gradients/")]
     assert sum(d.endswith(short[0]) for d in forward) == 10 and sum(d.endswith(short[1]) for d in forward) == 9
+    norms = [(name, device) for name, op, device in compute if op == "PartitionedCall" and "/norm" in name]
+    assert len(norms) == 12   # per tower: norm1 and norm2 forward, two passes each backward
+    for name, device in norms:
+        assert device.endswith(short[int(re.search(r"/norm[12]_([01])/", name).group(1))]), (name, device)
 
 
 def test_share_cores_sets_each_simulated_devices_threads():

@@ -103,7 +103,8 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
             loss = tf.reduce_sum(y * tf.range(16, dtype=tf.float32))
         return y.numpy(), tape.gradient(loss, x).numpy()
     want = value_and_gradient(layers.cross_map_norm)
-    for alternative in (speed_trials.lrn_band_sum_as_convolution, speed_trials.lrn_elementwise_by_xla):
+    for alternative in (speed_trials.lrn_by_band_matmuls, speed_trials.lrn_band_sum_as_convolution,
+                        speed_trials.lrn_elementwise_by_xla):
         for got, expected in zip(value_and_gradient(alternative), want):
             np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
     dy, w = tf.random.normal([8, 24], seed=2), tf.random.normal([40, 24], seed=3)
