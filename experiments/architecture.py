@@ -4,8 +4,6 @@ nets, against PAPER.md sections 1-2; and the per-device cost model behind the pa
   python experiments/architecture.py [--quick]      (both modes are the same: nothing is trained)
 """
 import os
-import pathlib
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -8,8 +8,6 @@ Arithmetic: fc7 features cost one forward pass, 0.49 GFLOP per 32x32 image; 10,0
 queries = 5.2 TFLOP, under a minute at ~100 GFLOP/s.
 """
 import os
-import pathlib
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

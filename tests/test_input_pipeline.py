@@ -1,5 +1,4 @@
 """The data the paper's way, on real images: the shipped CIFAR-10 slice, ../shared/data when present."""
-import pathlib
 import shutil
 
 import numpy as np
