@@ -4,6 +4,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=update              # unfused update vs train.PaperSGD (XLA)
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
   python experiments/speed_trials.py --trial=lrn                 # band matmuls (to session 5), variants; XLA
+  python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
 
@@ -20,9 +21,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "conv1_kernel_gradient", "all"],
+flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "gradient_order", "conv1_kernel_gradient",
+                                   "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
+flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
+                    "towers on one device).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
@@ -53,14 +57,25 @@ def fc_input_gradient_forms():
     }
 
 
-def matmul_with_input_gradient(form):
-    """layers.matmul with another form of its input gradient."""
+def matmul_with_input_gradient(form, input_gradient_first=True):
+    """layers.matmul with another form of its input gradient, or without its order (the weight gradient free to
+    run first)."""
     import tensorflow as tf
 
     @tf.custom_gradient
     def matmul(x, w):
-        return tf.matmul(x, w), lambda dy: (form(dy, w), tf.matmul(x, dy, transpose_a=True))
+        def gradient(dy):
+            dx = form(dy, w)
+            with tf.control_dependencies([dx] if input_gradient_first else []):
+                return dx, tf.matmul(x, dy, transpose_a=True)
+        return tf.matmul(x, w), gradient
     return matmul
+
+
+def convolve_in_any_order(x, kernel, strides, padding):
+    """layers.convolve_input_gradient_first without the order: TensorFlow's own gradient of tf.nn.conv2d."""
+    import tensorflow as tf
+    return tf.nn.conv2d(x, kernel, [1, *strides, 1], padding.upper())
 
 
 def adjacent_maps(maps, size, groups=1):
@@ -168,25 +183,25 @@ def paired_steps(variants):
 
 
 class patched:
-    """Context: replace `module.name` by `value` while a variant is built; yields the variant's replacement for
-    `train.PaperSGD.apply` (None: PaperSGD's own)."""
+    """Context: replace `module.<name>` by each `replacements[name]` while a variant is built; yields the variant's
+    replacement for `train.PaperSGD.apply` (None: PaperSGD's own)."""
 
-    def __init__(self, module=None, name=None, value=None, optimizer_apply=None):
-        self.module, self.name, self.value, self.apply = module, name, value, optimizer_apply
+    def __init__(self, module=None, optimizer_apply=None, **replacements):
+        self.module, self.replacements, self.apply = module, replacements, optimizer_apply
 
     def __enter__(self):
-        if self.module is not None:
-            self.saved = getattr(self.module, self.name)
-            setattr(self.module, self.name, self.value)
+        self.saved = {name: getattr(self.module, name) for name in self.replacements}
+        for name, value in self.replacements.items():
+            setattr(self.module, name, value)
         return self.apply
 
     def __exit__(self, *exc):
-        if self.module is not None:
-            setattr(self.module, self.name, self.saved)
+        for name, value in self.saved.items():
+            setattr(self.module, name, value)
 
 
 def report_steps(title, rates):
-    say(f"\n{title} (--towers={FLAGS.towers}, batch {FLAGS.batch_size}, {FLAGS.rounds} alternating rounds of "
+    say(f"\n{title} (--towers={FLAGS.towers} on {', '.join(DEVICES)}, batch {FLAGS.batch_size}, {FLAGS.rounds} alternating rounds of "
           f"{FLAGS.steps} steps):")
     names = list(rates)
     for name in names:
@@ -218,16 +233,26 @@ def fc_input_gradient_trial():
     forms = fc_input_gradient_forms()
     old = "(w dy^T)^T by MatMul (to session 4)"
     report_steps("fc input gradients in the step", paired_steps({
-        old: lambda: patched(layers, "matmul", matmul_with_input_gradient(forms[old])),
+        old: lambda: patched(layers, matmul=matmul_with_input_gradient(forms[old])),
         "dy w^T by BatchMatMul (now)": lambda: patched()}))
+
+
+def gradient_order_trial():
+    from replica import layers
+    batch_matmul = fc_input_gradient_forms()["dy w^T by BatchMatMul (now)"]
+    report_steps("The order of each layer's two gradients", paired_steps({
+        "in any order (to session 6)": lambda: patched(
+            layers, convolve_input_gradient_first=convolve_in_any_order,
+            matmul=matmul_with_input_gradient(batch_matmul, input_gradient_first=False)),
+        "input gradient first (now)": lambda: patched()}))
 
 
 def lrn_trial():
     from replica import layers
     report_steps("The LRN", paired_steps({
-        "band matmuls (to session 5)": lambda: patched(layers, "cross_map_norm", lrn_by_band_matmuls),
-        "band sums as 1x1 convolutions": lambda: patched(layers, "cross_map_norm", lrn_band_sum_as_convolution),
-        "band matmuls, elementwise passes by XLA": lambda: patched(layers, "cross_map_norm", lrn_elementwise_by_xla),
+        "band matmuls (to session 5)": lambda: patched(layers, cross_map_norm=lrn_by_band_matmuls),
+        "band sums as 1x1 convolutions": lambda: patched(layers, cross_map_norm=lrn_band_sum_as_convolution),
+        "band matmuls, elementwise passes by XLA": lambda: patched(layers, cross_map_norm=lrn_elementwise_by_xla),
         "adjacent sums and all by XLA (now)": lambda: patched()}))
 
 
@@ -276,9 +301,10 @@ def main(argv):
     if FLAGS.intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
     from replica.runs import towers_value
-    DEVICES = devices_lib.tower_devices(towers_value(FLAGS.towers), "0,1" if FLAGS.towers == "2" else "0")
+    DEVICES = devices_lib.tower_devices(towers_value(FLAGS.towers),
+                                        FLAGS.gpus or ("0,1" if FLAGS.towers == "2" else "0"))
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
-              "conv1_kernel_gradient": conv1_kernel_gradient_trial}
+              "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):
             trial()

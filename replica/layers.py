@@ -31,7 +31,7 @@ def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None, 
     return Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups,
         kernel_initializer=weight_initializer(), bias_initializer=bias_initializer(layer, positive_bias),
-        name=name or layer, dtype=precision)
+        name=name or layer, dtype=precision, input_gradient_first=layer != "conv1")
 
 
 def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision="float32"):
@@ -49,8 +49,31 @@ def matmul(x, w):
     with one, fc8's within 5% of the others (experiments/README.md, speed)."""
     def gradient(dy):
         dx = tf.linalg.matmul(dy[tf.newaxis], w[tf.newaxis], transpose_b=True)[0]
-        return dx, tf.matmul(x, dy, transpose_a=True)
+        with tf.control_dependencies([dx]):   # input gradient first: see `convolve_input_gradient_first`
+            return dx, tf.matmul(x, dy, transpose_a=True)
     return tf.matmul(x, w), gradient
+
+
+def convolve_input_gradient_first(x, kernel, strides, padding):
+    """tf.nn.conv2d (NHWC) whose backward pass computes the input gradient before the kernel gradient.
+
+    The input gradient is on the step's critical path: the layer below waits for it, and at an exchange (conv3,
+    fc6, fc7) so does the other tower's device, while the kernel gradient is needed only by the update at the
+    end. Left to itself, a device's executor may run the kernel gradient first and keep the other device waiting
+    (experiments/README.md, speed). Not for a net's first layer, whose input gradient nobody needs."""
+    strides, padding = [1, *strides, 1], padding.upper()
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def gradient(dy):
+            input_shape, kernel_shape = tf.shape(x), tf.shape(kernel)   # outside the order, so that it binds
+            dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=input_shape, filter=kernel, out_backprop=dy,
+                                                strides=strides, padding=padding)
+            with tf.control_dependencies([dx]):   # the kernel gradient itself, not only an input of it, waits
+                return dx, tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel_shape, out_backprop=dy,
+                                                           strides=strides, padding=padding)
+        return tf.nn.conv2d(x, kernel, strides, padding), gradient
+    return convolve(x, kernel)
 
 
 @tf.custom_gradient
@@ -77,10 +100,17 @@ class Dense(keras.layers.Dense):
 
 
 class Conv2D(keras.layers.Conv2D):
-    """Keras' Conv2D (grouped too) with the faster backward pass of `bias_add`."""
+    """Keras' Conv2D (grouped too) with the faster backward pass of `bias_add`, and with
+    `input_gradient_first` (ungrouped only) that of `convolve_input_gradient_first`."""
+
+    def __init__(self, *args, input_gradient_first=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_gradient_first = input_gradient_first and self.groups == 1
 
     def call(self, inputs):
         kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
+        if self.input_gradient_first:
+            return bias_add(convolve_input_gradient_first(inputs, kernel, self.strides, self.padding), bias)
         return bias_add(self.convolution_op(inputs, kernel), bias)
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 from replica import layers, paper
 
@@ -87,3 +88,39 @@ def test_dense_gradients_equal_keras_own():
         grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.kernel, layer.bias])])
     for want, got in zip(*grads):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_gradients_equal_keras_own_and_put_the_input_gradient_first():
+    """conv2-conv5 (layers.convolve_input_gradient_first) give Keras' Conv2D gradients, and in a compiled step the
+    kernel gradient waits for the input gradient, which the layer below and the other tower wait for."""
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(size=(2, 9, 9, 8)).astype(np.float32))
+    ours = layers.conv("conv3", 6, 3)
+    ours.build(x.shape)
+    assert ours.input_gradient_first and not layers.conv("conv1", 6, 3).input_gradient_first
+    keras_conv = tf.keras.layers.Conv2D(6, 3, padding="same")
+    keras_conv.build(x.shape)
+    keras_conv.set_weights(ours.get_weights())
+    weights = tf.constant(rng.normal(size=(2, 9, 9, 6)).astype(np.float32))
+
+    def loss_of(layer):
+        return tf.reduce_sum(tf.nn.relu(layer(x)) * weights)
+    grads = []
+    for layer in (keras_conv, ours):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_of(layer)
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.kernel, layer.bias])])
+    for want, got in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+    # in the graph the runtime executes (after grappler and the oneDNN rewrite)
+    context.enable_run_metadata()
+    try:
+        tf.function(lambda: tf.gradients(loss_of(ours), [x, ours.kernel]))()
+        metadata = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    nodes = {node.op.replace("_MklNative", ""): node for graph in metadata.function_graphs
+             for partition in graph.partition_graphs for node in partition.node}
+    assert "^" + nodes["Conv2DBackpropInput"].name in nodes["Conv2DBackpropFilter"].input
