@@ -57,25 +57,20 @@ def fc_input_gradient_forms():
     }
 
 
-def matmul_with_input_gradient(form, input_gradient_first=True):
-    """layers.matmul with another form of its input gradient, or without its order (the weight gradient free to
-    run first)."""
+def matmul_with_input_gradient(form):
+    """layers.matmul with another form of its input gradient."""
     import tensorflow as tf
 
-    @tf.custom_gradient
-    def matmul(x, w):
-        def gradient(dy):
-            dx = form(dy, w)
-            with tf.control_dependencies([dx] if input_gradient_first else []):
-                return dx, tf.matmul(x, dy, transpose_a=True)
-        return tf.matmul(x, w), gradient
+    def matmul(x, w, input_gradient_first=False):
+        @tf.custom_gradient
+        def product(x, w):
+            def gradient(dy):
+                dx = form(dy, w)
+                with tf.control_dependencies([dx] if input_gradient_first else []):
+                    return dx, tf.matmul(x, dy, transpose_a=True)
+            return tf.matmul(x, w), gradient
+        return product(x, w)
     return matmul
-
-
-def convolve_in_any_order(x, kernel, strides, padding):
-    """layers.convolve_input_gradient_first without the order: TensorFlow's own gradient of tf.nn.conv2d."""
-    import tensorflow as tf
-    return tf.nn.conv2d(x, kernel, [1, *strides, 1], padding.upper())
 
 
 def adjacent_maps(maps, size, groups=1):
@@ -238,13 +233,11 @@ def fc_input_gradient_trial():
 
 
 def gradient_order_trial():
-    from replica import layers
-    batch_matmul = fc_input_gradient_forms()["dy w^T by BatchMatMul (now)"]
-    report_steps("The order of each layer's two gradients", paired_steps({
-        "in any order (to session 6)": lambda: patched(
-            layers, convolve_input_gradient_first=convolve_in_any_order,
-            matmul=matmul_with_input_gradient(batch_matmul, input_gradient_first=False)),
-        "input gradient first (now)": lambda: patched()}))
+    from replica import model
+    report_steps("The order of each layer's two gradients (the replica puts the input gradient first when the "
+                 "towers sit on two devices: model.orders_gradients)", paired_steps({
+                     "in any order": lambda: patched(model, orders_gradients=lambda devices: False),
+                     "input gradient first": lambda: patched(model, orders_gradients=lambda devices: True)}))
 
 
 def lrn_trial():

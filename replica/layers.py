@@ -25,33 +25,39 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None, positive_bias=paper.POSITIVE_BIAS,
-         precision="float32"):
+         precision="float32", input_gradient_first=False):
     """A convolution named after the paper's layer, with the paper's initialisation; the activation follows.
-    precision "mixed_bfloat16": float32 weights, bfloat16 arithmetic (Keras' dtype policy)."""
+    precision "mixed_bfloat16": float32 weights, bfloat16 arithmetic (Keras' dtype policy).
+    input_gradient_first: see `convolve_input_gradient_first` (not for a net's first layer)."""
     return Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups,
         kernel_initializer=weight_initializer(), bias_initializer=bias_initializer(layer, positive_bias),
-        name=name or layer, dtype=precision, input_gradient_first=layer != "conv1")
+        name=name or layer, dtype=precision, input_gradient_first=input_gradient_first)
 
 
-def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision="float32"):
+def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision="float32",
+          input_gradient_first=False):
     """A fully-connected layer with the paper's initialisation; the activation follows."""
     return Dense(units, kernel_initializer=weight_initializer(),
-                 bias_initializer=bias_initializer(layer, positive_bias), name=name or layer, dtype=precision)
+                 bias_initializer=bias_initializer(layer, positive_bias), name=name or layer, dtype=precision,
+                 input_gradient_first=input_gradient_first)
 
 
-@tf.custom_gradient
-def matmul(x, w):
+def matmul(x, w, input_gradient_first=False):
     """x @ w, whose input gradient dy @ w^T goes through BatchMatMul (a batch of one) rather than MatMul: the same
     sums, but oneDNN's MatMul multiplies by a transposed weight slowly. For fc6's 9216 x 4096 weight at batch 128
     (python experiments/speed_trials.py --trial=fc_input_gradient): dy @ w^T by MatMul 49 ms, as (w @ dy^T)^T by
     MatMul 31 ms, by BatchMatMul 24 ms; BatchMatMul is the fastest for the nets' fc shapes with two threads and
-    with one, fc8's within 5% of the others (experiments/README.md, speed)."""
-    def gradient(dy):
-        dx = tf.linalg.matmul(dy[tf.newaxis], w[tf.newaxis], transpose_b=True)[0]
-        with tf.control_dependencies([dx]):   # input gradient first: see `convolve_input_gradient_first`
-            return dx, tf.matmul(x, dy, transpose_a=True)
-    return tf.matmul(x, w), gradient
+    with one, fc8's within 5% of the others (experiments/README.md, speed).
+    input_gradient_first: the weight gradient waits for the input gradient (see `convolve_input_gradient_first`)."""
+    @tf.custom_gradient
+    def product(x, w):
+        def gradient(dy):
+            dx = tf.linalg.matmul(dy[tf.newaxis], w[tf.newaxis], transpose_b=True)[0]
+            with tf.control_dependencies([dx] if input_gradient_first else []):
+                return dx, tf.matmul(x, dy, transpose_a=True)
+        return tf.matmul(x, w), gradient
+    return product(x, w)
 
 
 def convolve_input_gradient_first(x, kernel, strides, padding):
@@ -59,8 +65,10 @@ def convolve_input_gradient_first(x, kernel, strides, padding):
 
     The input gradient is on the step's critical path: the layer below waits for it, and at an exchange (conv3,
     fc6, fc7) so does the other tower's device, while the kernel gradient is needed only by the update at the
-    end. Left to itself, a device's executor may run the kernel gradient first and keep the other device waiting
-    (experiments/README.md, speed). Not for a net's first layer, whose input gradient nobody needs."""
+    end. Left to itself, a device's executor may run the kernel gradient first and keep the other device waiting.
+    On one device the order costs time (the two may run side by side), so `model.orders_gradients` asks for it only
+    when the towers sit on two devices (experiments/README.md, speed). Not for a net's first layer, whose input
+    gradient nobody needs."""
     strides, padding = [1, *strides, 1], padding.upper()
 
     @tf.custom_gradient
@@ -94,9 +102,13 @@ class Dense(keras.layers.Dense):
     """Keras' Dense with the faster backward passes of `matmul` and `bias_add` (no activation, LoRA or
     quantisation: not used)."""
 
+    def __init__(self, *args, input_gradient_first=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_gradient_first = input_gradient_first
+
     def call(self, inputs, training=None):
         kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
-        return bias_add(matmul(inputs, kernel), bias)
+        return bias_add(matmul(inputs, kernel, self.input_gradient_first), bias)
 
 
 class Conv2D(keras.layers.Conv2D):

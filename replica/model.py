@@ -68,6 +68,14 @@ def design_for(towers, lrn_groups=None):
     raise ValueError(f"towers must be one of 2, 1, 'merged', 'grouped'; got {towers!r}")
 
 
+def orders_gradients(devices):
+    """Whether each layer after conv1 computes its input gradient before its kernel gradient
+    (`layers.convolve_input_gradient_first`): when the towers sit on two devices, whose exchanges wait for it. On one
+    device the order costs time: python experiments/speed_trials.py --trial=gradient_order (experiments/README.md,
+    speed)."""
+    return devices is not None and len(set(devices)) > 1
+
+
 DROPPABLE_LAYERS = (None, "conv3", "conv4")   # paper 7: removing a middle conv layer costs about 2 points
 
 
@@ -97,7 +105,8 @@ class AlexNet(keras.Model):
         self.batch_shard = (0, 1)   # (worker, workers): which rows of the global batch this model sees
         c1, c2, c3, c4, c5, f6, f7 = design.widths
         g = design.conv_groups
-        b = dict(positive_bias=positive_bias, precision=precision)
+        b = dict(positive_bias=positive_bias, precision=precision,
+                 input_gradient_first=orders_gradients(self.devices))
         for t in range(design.towers):
             setattr(self, self.layer_name("conv1", t),
                     L.conv("conv1", c1, geometry.conv1_kernel, geometry.conv1_stride, geometry.conv1_padding,

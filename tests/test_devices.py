@@ -61,6 +61,18 @@ def test_every_variable_lives_on_its_towers_device(placed, two_devices_module):
         assert var.value.device.endswith(want.split("/device:")[1]), (var.path, var.value.device)
 
 
+def test_input_gradients_go_first_only_when_the_towers_sit_on_two_devices(placed):
+    """model.orders_gradients: on two devices every layer but conv1 puts its input gradient first (the other device
+    waits for it at the exchanges); on one device the two gradients are left to run side by side."""
+    layers = [placed.paper_layer(name, t) for name in ("conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+              for t in placed.towers]
+    assert all(layer.input_gradient_first for layer in layers)
+    assert not any(placed.paper_layer("conv1", t).input_gradient_first for t in placed.towers)
+    assert replica.model.orders_gradients(["/device:CPU:0", "/device:CPU:1"])
+    assert not replica.model.orders_gradients(["/device:CPU:0", "/device:CPU:0"])
+    assert not replica.model.orders_gradients(None)
+
+
 def test_every_activation_is_computed_on_its_towers_device(placed, two_devices_module):
     for name, tensor in placed.endpoints(tf.zeros([2, 32, 32, 3])).items():
         want = two_devices_module[0 if name == "fc8" else int(name.split("_")[1])]
@@ -96,7 +108,7 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
     assert len(seen) == 18
     # Forward: (grappler fuses and renames them) 5 convolutions, fc6 and fc7 per tower, fc8 on tower 0; and
     # each tower's two LRNs, XLA-compiled functions (layers.cross_map_norm), on its device.
-    forward = [device for name, _, device in compute if not name.startswith("gradients/")]
+    forward = [device for name, _, device in compute if name.startswith(placed.name + "_")]   # the step's own ops
     assert sum(d.endswith(short[0]) for d in forward) == 10 and sum(d.endswith(short[1]) for d in forward) == 9
     norms = [(name, device) for name, op, device in compute if op == "PartitionedCall" and "/norm" in name]
     assert len(norms) == 12   # per tower: norm1 and norm2 forward, two passes each backward

@@ -91,13 +91,13 @@ def test_dense_gradients_equal_keras_own():
 
 
 def test_conv_gradients_equal_keras_own_and_put_the_input_gradient_first():
-    """conv2-conv5 (layers.convolve_input_gradient_first) give Keras' Conv2D gradients, and in a compiled step the
-    kernel gradient waits for the input gradient, which the layer below and the other tower wait for."""
+    """A conv layer with input_gradient_first (layers.convolve_input_gradient_first) gives Keras' Conv2D gradients,
+    and in a compiled step its kernel gradient waits for the input gradient, which the layer below and the other
+    tower wait for."""
     rng = np.random.default_rng(5)
     x = tf.constant(rng.normal(size=(2, 9, 9, 8)).astype(np.float32))
-    ours = layers.conv("conv3", 6, 3)
+    ours = layers.conv("conv3", 6, 3, input_gradient_first=True)
     ours.build(x.shape)
-    assert ours.input_gradient_first and not layers.conv("conv1", 6, 3).input_gradient_first
     keras_conv = tf.keras.layers.Conv2D(6, 3, padding="same")
     keras_conv.build(x.shape)
     keras_conv.set_weights(ours.get_weights())
