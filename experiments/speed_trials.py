@@ -196,8 +196,8 @@ class patched:
 
 
 def report_steps(title, rates):
-    say(f"\n{title} (--towers={FLAGS.towers} on {', '.join(DEVICES)}, batch {FLAGS.batch_size}, {FLAGS.rounds} alternating rounds of "
-          f"{FLAGS.steps} steps):")
+    say(f"\n{title} (--towers={FLAGS.towers} on {', '.join(DEVICES)}, batch {FLAGS.batch_size}, "
+        f"{FLAGS.rounds} alternating rounds of {FLAGS.steps} steps):")
     names = list(rates)
     for name in names:
         say(f"  {name:44} median {statistics.median(rates[name]):6.1f} images/s  rounds: "
