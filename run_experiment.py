@@ -14,6 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from replica.errors import UserError  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("towers", "2", "2 (the paper's two towers), 1 (the one-GPU baseline), merged (dense "
                     "single-device net) or grouped (the towers as grouped convolutions on one device).")
@@ -45,7 +47,8 @@ flags.DEFINE_bool("augment", True, "Random crops and mirrors for training (off: 
 flags.DEFINE_string("cache_dir", None, "Where the mean image and PCA statistics of an image folder are cached "
                     "(default ~/.cache/alexnet-replica).")
 flags.DEFINE_bool("cache_decoded", False, "Keep the decoded 256x256 training images in memory.")
-flags.DEFINE_integer("train_limit", 0, "Train on the first N training images only (0: all).")
+flags.DEFINE_integer("train_limit", 0, "Train on N training images only (0: all): CIFAR-10's first N, N spread "
+                     "evenly over an image folder's sorted files.")
 
 # the recipe (PAPER.md 3)
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
@@ -91,18 +94,54 @@ def fail(message):
     sys.exit(2)
 
 
+def parse_flags(argv):
+    """absl's parsing, with an unknown flag or a bad value as a one-line error and exit code 2 (not 1)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        fail(f"{e}; python run_experiment.py --helpfull lists the flags")
+
+
+INPUT_SIZES = {"cifar10": (32, 24), "imagenet_folder": (227, 224)}
+
+
+def flag_problems():
+    """Every flag's range and every combination that cannot work, checked before any work starts."""
+    f = FLAGS
+    checks = [
+        (f.towers in ("1", "2", "merged", "grouped"), f"--towers={f.towers} is not one of 2, 1, merged, grouped"),
+        (f.gpus is None or f.gpus.strip() != "", "--gpus is empty: name one device index per tower, e.g. --gpus=0,1"),
+        (f.gpu_memory_mb is None or f.gpu_memory_mb > 0, f"--gpu_memory_mb={f.gpu_memory_mb} must be positive"),
+        (f.input_size is None or f.input_size in INPUT_SIZES[f.dataset],
+         f"--input_size={f.input_size} does not fit --dataset={f.dataset}: use one of "
+         f"{', '.join(map(str, INPUT_SIZES[f.dataset]))}"),
+        (f.num_classes is None or f.num_classes >= 2, f"--num_classes={f.num_classes} must be at least 2"),
+        (0 <= f.dropout < 1, f"--dropout={f.dropout:g} must be in [0, 1)"),
+        (f.positive_bias is None or abs(f.positive_bias) < 1e3, f"--positive_bias={f.positive_bias} is not a bias"),
+        (f.train_limit >= 0, f"--train_limit={f.train_limit} must be 0 (all) or positive"),
+        (0 <= f.momentum < 1, f"--momentum={f.momentum:g} must be in [0, 1)"),
+        (f.weight_decay >= 0, f"--weight_decay={f.weight_decay:g} must be 0 or positive"),
+        (f.epochs is None or f.epochs >= 1, f"--epochs={f.epochs} must be at least 1"),
+        (f.lr_patience >= 1, f"--lr_patience={f.lr_patience} must be at least 1"),
+        (f.lr_drops >= 0, f"--lr_drops={f.lr_drops} must be 0 or positive"),
+        (f.lr_drop_factor > 1, f"--lr_drop_factor={f.lr_drop_factor:g} must be above 1"),
+        (f.max_steps >= 0, f"--max_steps={f.max_steps} must be 0 (no limit) or positive"),
+        (f.eval_limit >= 0, f"--eval_limit={f.eval_limit} must be 0 (all) or positive"),
+        (f.workers >= 1, f"--workers={f.workers} must be at least 1"),
+        (f.task_index >= 0 and (f.workers == 1 or f.task_index < f.workers),
+         f"--task_index={f.task_index} must name one of the {f.workers} worker(s)"),
+        (f.peer_timeout > 0, f"--peer_timeout={f.peer_timeout} must be positive"),
+        (f.checkpoint is None or f.eval_only, "--checkpoint goes with --eval_only"),
+    ]
+    for name in ("batch_size", "learning_rate", "checkpoint_every", "log_every"):
+        checks.append((f[name].value > 0, f"--{name}={f[name].value} must be positive"))
+    return [message for ok, message in checks if not ok]
+
+
 def validate_flags():
-    if FLAGS.towers not in ("1", "2", "merged", "grouped"):
-        fail(f"--towers={FLAGS.towers} is not one of 2, 1, merged, grouped")
-    positive = {"batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate, "lr_drop_factor":
-                FLAGS.lr_drop_factor, "checkpoint_every": FLAGS.checkpoint_every, "log_every": FLAGS.log_every}
-    for name, value in positive.items():
-        if not value > 0:
-            fail(f"--{name}={value} must be positive")
-    if not 0 <= FLAGS.dropout < 1:
-        fail(f"--dropout={FLAGS.dropout} must be in [0, 1)")
-    if FLAGS.epochs is not None and FLAGS.epochs < 1:
-        fail(f"--epochs={FLAGS.epochs} must be at least 1")
+    problems = flag_problems()
+    if problems:
+        fail(problems[0] + (f" (and {len(problems) - 1} more flag problem(s))" if len(problems) > 1 else ""))
 
 
 def resolve_devices():
@@ -119,11 +158,6 @@ def model_options():
     from replica.runs import drop_layer_value
     return dict(lrn=FLAGS.lrn, pooling=FLAGS.pooling, activation=FLAGS.activation, dropout_rate=FLAGS.dropout,
                 drop_layer=drop_layer_value(FLAGS.drop_layer), precision=FLAGS.precision)
-
-
-# Flags that define the network and the data of a run: a resumed run must use the ones it started with.
-RUN_DEFINING = ("towers", "input_size", "num_classes", "lrn", "pooling", "activation", "dropout", "positive_bias",
-                "drop_layer", "precision", "dataset", "data_dir", "train_limit", "batch_size", "seed")
 
 
 def dataset_defaults():
@@ -151,34 +185,27 @@ def load_data(input_size):
                                         pca_colour_augment=FLAGS.pca_colour, augment=FLAGS.augment,
                                         cache_dir=FLAGS.cache_dir, cache_decoded=FLAGS.cache_decoded,
                                         train_limit=FLAGS.train_limit or None)
-    except input_pipeline.DataError as e:
+    except UserError as e:
         fail(str(e))
 
 
 def run_config(defaults, data):
+    from replica.runs import RUN_DEFINING
     values = {name: FLAGS[name].value for name in RUN_DEFINING}
     values.update(input_size=defaults["input_size"], positive_bias=defaults["positive_bias"],
                   num_classes=FLAGS.num_classes or data.num_classes)
+    if values["num_classes"] < data.num_classes:
+        fail(f"--num_classes={FLAGS.num_classes} but {data.source} has {data.num_classes} classes; drop the flag or "
+             f"raise it to {data.num_classes}")
     return values
 
 
-def check_resumable(run_dir, config):
-    """A run folder is resumed only with the flags it started with; nothing in it is overwritten otherwise."""
-    import json
-    import pathlib
-    saved_file = pathlib.Path(run_dir) / "run_config.json"
-    has_checkpoint = (pathlib.Path(run_dir) / "checkpoints" / "checkpoint").is_file()
-    if has_checkpoint and not FLAGS.resume:
-        fail(f"{run_dir} already holds a checkpoint; pass another --run_dir, or drop --noresume to resume it")
-    if saved_file.is_file():
-        saved = json.loads(saved_file.read_text())
-        # a flag added after the run started counts as its default
-        changed = [f"--{k}={config[k]} (started with {saved.get(k)})" for k in config
-                   if saved.get(k, FLAGS[k].default if k in FLAGS else None) != config[k]]
-        if changed and has_checkpoint:
-            fail(f"{run_dir} was started with other flags: {', '.join(changed)}; use another --run_dir")
-    pathlib.Path(run_dir).mkdir(parents=True, exist_ok=True)
-    saved_file.write_text(json.dumps(config, indent=2))
+def prepare_run_dir(run_dir, config):
+    """Lock the run folder, refuse one that holds another run, then (and only then) write its run_config.json."""
+    from replica import runs
+    runs.lock(run_dir)
+    runs.check_resumable(run_dir, config, FLAGS.resume, defaults={k: FLAGS[k].default for k in config if k in FLAGS})
+    runs.write_config(run_dir, config)
 
 
 def join_workers():
@@ -204,7 +231,7 @@ def join_workers():
 
 def train(devices):
     import tensorflow as tf
-    from replica import input_pipeline, runs
+    from replica import runs
     from replica import train as train_lib
     defaults = dataset_defaults()
     workers = join_workers()
@@ -213,7 +240,7 @@ def train(devices):
     config = run_config(defaults, data)
     run_dir = FLAGS.run_dir or f"runs/{FLAGS.dataset}-towers{FLAGS.towers}"
     if workers is None or workers.is_chief:
-        check_resumable(run_dir, config)
+        prepare_run_dir(run_dir, config)
     model = runs.build_from_config(config, devices)
     recipe = train_lib.TrainConfig(
         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
@@ -229,7 +256,7 @@ def train(devices):
                  data.source, data.train_size(), data.eval_size(), run_dir, devices)
     try:
         results = trainer.train()
-    except (train_lib.NonFiniteLoss, train_lib.Interrupted, input_pipeline.DataError) as e:
+    except UserError as e:
         fail(str(e))
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
             tf.errors.InternalError) as e:
@@ -257,7 +284,7 @@ def evaluate_only(devices):
         FLAGS.dataset, FLAGS.data_dir = config["dataset"], config["data_dir"]
         data = load_data(config["input_size"])
         model, _ = runs.load_trained(checkpoint, devices)
-    except runs.RunError as e:
+    except UserError as e:
         fail(str(e))
     for ten_crop in (False, True):
         result = evaluate_lib.evaluate(model, data, ten_crop=ten_crop)
@@ -274,7 +301,7 @@ def main(argv):
         from replica import runs
         try:   # evaluate on the devices of the net the checkpoint holds
             FLAGS.towers = str(runs.find_run(FLAGS.checkpoint)[2]["towers"])
-        except runs.RunError as e:
+        except UserError as e:
             fail(str(e))
     devices = resolve_devices()
     if FLAGS.summary:
@@ -286,4 +313,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

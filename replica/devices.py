@@ -9,8 +9,10 @@ import dataclasses
 import tensorflow as tf
 from absl import logging
 
+from replica.errors import UserError
 
-class DeviceError(ValueError):
+
+class DeviceError(UserError, ValueError):
     """A device list that cannot be satisfied on this machine (the message says what to do)."""
 
 

@@ -13,8 +13,10 @@ import sys
 
 import tensorflow as tf
 
+from replica.errors import UserError
 
-class PeerUnreachable(RuntimeError):
+
+class PeerUnreachable(UserError, RuntimeError):
     """A worker could not reach its peers within the time allowed."""
 
 

@@ -12,6 +12,7 @@ batches an uninterrupted one would.
 """
 import dataclasses
 import hashlib
+import json
 import os
 import pathlib
 import pickle
@@ -21,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from replica import paper
+from replica.errors import UserError
 
 PACKAGE_DATA = pathlib.Path(__file__).resolve().parent / "data"
 CIFAR10_SLICE = PACKAGE_DATA / "cifar-10-slice"
@@ -29,7 +31,7 @@ CIFAR_PAD = 4                      # CIFAR-10 crops: 32x32 out of the mean-subtr
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Data that cannot be used (missing or empty folder, unreadable batch); the message says what to do."""
 
 
@@ -41,10 +43,24 @@ def read_cifar_batch(path):
             batch = pickle.load(f, encoding="bytes")
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError) as e:
+    except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError, TypeError) as e:
         raise DataError(f"{path} is not a readable CIFAR-10 batch ({e}); re-extract cifar-10-python.tar.gz")
+    problem = cifar_batch_problem(data, labels)
+    if problem:
+        raise DataError(f"{path} is not a CIFAR-10 batch: {problem}; re-extract cifar-10-python.tar.gz")
     # rows are R, G, B planes of 32x32, row-major
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def cifar_batch_problem(data, labels):
+    """What makes a batch's arrays unusable (None when they are fine): rows of 3,072 bytes, one label in 0..9 each."""
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        return f"its rows hold {data.shape[1:] or 'no'} values, not 3,072 (32 x 32 x 3)"
+    if labels.ndim != 1 or len(labels) != len(data):
+        return f"it has {len(labels)} labels for {len(data)} images"
+    if len(labels) and (labels.min() < 0 or labels.max() >= 10):
+        return f"its labels run from {labels.min()} to {labels.max()}, not within 0..9"
+    return None
 
 
 def load_cifar10(data_dir=None):
@@ -270,17 +286,45 @@ class Cifar10(ImageData):
         return tf.pad(image, [[CIFAR_PAD, CIFAR_PAD], [CIFAR_PAD, CIFAR_PAD], [0, 0]])
 
 
-def list_class_folders(split_dir):
-    """(sorted class names, [(path, label)]) of a class-folder split; DataError if missing or empty."""
+def is_image_file(path):
+    """An image by its extension; hidden files (a name starting with a dot, such as macOS' ._x.JPEG) are not."""
+    return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+
+
+def class_images(split_dir):
+    """{class folder name: sorted image paths} of a class-folder split. Only folders that hold images are
+    classes; hidden entries are ignored. DataError if the split is missing or holds no images."""
     split_dir = pathlib.Path(split_dir)
     if not split_dir.is_dir():
         raise DataError(f"{split_dir} does not exist; --data_dir must hold train/<class>/ and val/<class>/ folders")
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
-    files = [(str(f), label) for label, c in enumerate(classes) for f in sorted((split_dir / c).iterdir())
-             if f.suffix.lower() in IMAGE_EXTENSIONS]
-    if not files:
+    folders = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    images = {folder.name: sorted(str(f) for f in folder.iterdir() if is_image_file(f)) for folder in folders}
+    images = {name: files for name, files in images.items() if files}
+    if not images:
         raise DataError(f"{split_dir} holds no images in class folders (<class>/*.JPEG); check --data_dir")
-    return classes, files
+    return images
+
+
+def list_class_folders(split_dir, classes=None):
+    """(sorted class names, [(path, label)]) of a class-folder split; labels index `classes` (default: this
+    split's own classes)."""
+    images = class_images(split_dir)
+    classes = classes or sorted(images)
+    return classes, [(f, label) for label, c in enumerate(classes) for f in images.get(c, [])]
+
+
+def matching_classes(train_dir, val_dir):
+    """The classes of a train/val pair of class-folder splits: a class with images in one split and none in the
+    other is a DataError naming it."""
+    train, val = class_images(train_dir), class_images(val_dir)
+    for name, here, there in ((train_dir, train, val), (val_dir, val, train)):
+        missing = sorted(set(here) - set(there))
+        if missing:
+            other = val_dir if name == train_dir else train_dir
+            raise DataError(f"class {missing[0]} has images in {name} but none in {other}"
+                            + (f" (and {len(missing) - 1} more such classes)" if len(missing) > 1 else "")
+                            + "; the two splits must have the same classes")
+    return sorted(train)
 
 
 def decode_and_resize(path, size=paper.RESIZE_SHORTER_SIDE):
@@ -301,30 +345,32 @@ class ImageFolder(ImageData):
     The per-pixel mean image and the PCA statistics are computed over the training set once and cached in
     `cache_dir`; `cache_decoded` keeps the decoded 256x256 images in memory (196 KB an image: for data sets that
     fit, such as tiny-imagenet-10; ILSVRC-2012 is decoded on the fly by parallel map calls instead).
-    Unreadable images are skipped with a warning and counted (`skipped`).
+    Unreadable images are found once, in the pass that computes the statistics (cached with them), and left out
+    of both splits: `skipped_files` names them ({split: [(path, why)]}), and every run warns about them.
     """
     name = "imagenet_folder"
 
-    def __init__(self, data_dir, input_size=paper.INPUT_SIZE, cache_dir=None, cache_decoded=False, **kwargs):
+    def __init__(self, data_dir, input_size=paper.INPUT_SIZE, cache_dir=None, cache_decoded=False, train_limit=None,
+                 **kwargs):
         super().__init__(**kwargs)
         root = pathlib.Path(data_dir)
         if not root.is_dir():
             raise DataError(f"image folder {root} does not exist; point --data_dir at a folder with train/ and val/")
-        self.classes, train = list_class_folders(root / "train")
-        val_classes, val = list_class_folders(root / "val")
-        if val_classes != self.classes:
-            raise DataError(f"{root}/val has classes {val_classes[:3]}... unlike train's {self.classes[:3]}...; "
-                            "the two splits must have the same class folders")
+        self.classes = matching_classes(root / "train", root / "val")
+        _, train = list_class_folders(root / "train", self.classes)
+        _, val = list_class_folders(root / "val", self.classes)
+        if train_limit and train_limit < len(train):   # spread over the sorted files, so every class keeps images
+            train = [train[i] for i in np.linspace(0, len(train) - 1, train_limit).round().astype(int)]
         self.source = str(root)
         self.num_classes = len(self.classes)
         self.crop_size = input_size
         self.files = {"train": train, "eval": val}
-        key = hashlib.sha256(f"{root.resolve()}:{len(train)}".encode()).hexdigest()[:12]
+        key = hashlib.sha256(f"{root.resolve()}:{len(train)}:{len(val)}".encode()).hexdigest()[:12]
         self.cache_dir = pathlib.Path(cache_dir or pathlib.Path.home() / ".cache" / "alexnet-replica") / key
         self.cache_decoded = cache_decoded
-        self.skipped = {"train": 0, "eval": 0}
         self._arrays = {}
-        self.stats = self._load_or_compute_stats()
+        self.stats, self.skipped_files = self._load_or_compute_stats()
+        self._leave_out_skipped()
 
     def _count(self, split):
         return len(self.files[split])
@@ -337,13 +383,16 @@ class ImageFolder(ImageData):
         window = tf.cast(image[top:top + size, left:left + size], tf.float32)
         return window - tf.constant(self.stats.mean_image)[top:top + size, left:left + size]
 
-    def _decoded(self, paths, labels):
+    def _decoded(self, paths, labels, with_paths=False):
+        """(image 256x256 uint8, label[, path]) of each readable file, in file order."""
         ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-        ds = ds.map(lambda p, y: (decode_and_resize(p), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return ds.ignore_errors(log_warning=True)
+        ds = ds.map(lambda p, y: (decode_and_resize(p), y, p), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+        ds = ds.ignore_errors(log_warning=True)
+        return ds if with_paths else ds.map(lambda image, y, p: (image, y))
 
     def _decoded_arrays(self, split):
-        """The whole split decoded at 256x256 in memory, in file order, unreadable images left out (cached)."""
+        """The whole split decoded at 256x256 in memory, in file order (cached)."""
         if split not in self._arrays:
             paths, labels = zip(*self.files[split])
             images, kept = [], []
@@ -351,50 +400,75 @@ class ImageFolder(ImageData):
                 images.append(image.numpy())
                 kept.append(label.numpy())
             self._arrays[split] = (np.concatenate(images), np.concatenate(kept))
-            self._count_skipped(split, len(self._arrays[split][1]))
         return self._arrays[split]
 
     def _gather(self, split, indices):
         if self.cache_decoded:
             images, labels = self._decoded_arrays(split)
-            indices = indices[indices < len(labels)]   # positions past the skipped images' count are dropped
+            indices = indices[indices < len(labels)]   # a file that became unreadable after the scan is dropped
             return tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
         paths = np.array([p for p, _ in self.files[split]])[indices]
         labels = np.array([y for _, y in self.files[split]], np.int64)[indices]
         return self._decoded(paths, labels)
 
-    def _count_skipped(self, split, kept):
-        skipped = self._count(split) - kept
-        if skipped:
-            logging.warning("%s: skipped %d unreadable image(s) of %d in %s", self.source, skipped,
-                            self._count(split), split)
-        self.skipped[split] = skipped
+    def _leave_out_skipped(self):
+        """Drop the unreadable files from both splits and say which they are, the first few by name."""
+        for split, skipped in self.skipped_files.items():
+            if not skipped:
+                continue
+            bad = {path for path, _ in skipped}
+            total = len(self.files[split])
+            self.files[split] = [(p, y) for p, y in self.files[split] if p not in bad]
+            names = ", ".join(pathlib.Path(p).name for p, _ in skipped[:3])
+            logging.warning("%s: skipping %d unreadable image(s) of %d in %s: %s%s (all of them in the run folder's "
+                            "skipped_files.txt)", self.source, len(skipped), total, split, names,
+                            ", ..." if len(skipped) > 3 else "")
+        if not self.files["train"] or not self.files["eval"]:
+            empty = "train" if not self.files["train"] else "val"
+            raise DataError(f"no image of {self.source}/{empty} could be decoded; check the files")
+
+    def _unreadable(self, split, readable):
+        return [(p, "could not be decoded") for p, _ in self.files[split] if p not in readable]
 
     def _load_or_compute_stats(self):
-        path = self.cache_dir / "stats.npz"
-        if path.is_file():
+        """(ImageStats of the training set, {split: unreadable files}), cached in cache_dir."""
+        path, skipped_path = self.cache_dir / "stats.npz", self.cache_dir / "skipped.json"
+        if path.is_file() and skipped_path.is_file():
             cached = np.load(path)
-            return ImageStats(cached["mean_image"], cached["eigenvalues"], cached["eigenvectors"])
+            skipped = {k: [tuple(f) for f in v] for k, v in json.loads(skipped_path.read_text()).items()}
+            return ImageStats(cached["mean_image"], cached["eigenvalues"], cached["eigenvectors"]), skipped
         size = paper.RESIZE_SHORTER_SIDE
         pixel_sum = np.zeros((size, size, 3))
-        outer_sum, rgb_sum, count = np.zeros((3, 3)), np.zeros(3), 0
+        outer_sum, rgb_sum, count, readable = np.zeros((3, 3)), np.zeros(3), 0, set()
         paths, labels = zip(*self.files["train"])
-        for batch, _ in self._decoded(list(paths), np.array(labels, np.int64)).batch(64):
+        for batch, _, names in self._decoded(list(paths), np.array(labels, np.int64), with_paths=True).batch(64):
             x = batch.numpy().astype(np.float64)
             pixel_sum += x.sum(0)
             rgb = x.reshape(-1, 3) / 255.0
             outer_sum += rgb.T @ rgb
             rgb_sum += rgb.sum(0)
             count += len(x)
+            readable.update(n.decode() for n in names.numpy())
         if not count:
-            raise DataError(f"no image of {self.source}/train could be decoded")
-        self._count_skipped("train", count)
+            raise DataError(f"no image of {self.source}/train could be decoded; check the files")
+        skipped = {"train": self._unreadable("train", readable), "eval": self._unreadable("eval", self._scan("eval"))}
         stats = stats_from_sums(pixel_sum, outer_sum, rgb_sum, count, count * size * size)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / "stats.tmp.npz"
         np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
         os.replace(tmp, path)
-        return stats
+        tmp = self.cache_dir / "skipped.json.tmp"
+        tmp.write_text(json.dumps(skipped))
+        os.replace(tmp, skipped_path)
+        return stats, skipped
+
+    def _scan(self, split):
+        """The paths of the split's files that decode."""
+        paths = tf.data.Dataset.from_tensor_slices([p for p, _ in self.files[split]])
+        ds = paths.map(lambda p: (tf.shape(tf.io.decode_image(tf.io.read_file(p), channels=3,
+                                                               expand_animations=False)), p),
+                       num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
+        return {p.decode() for _, batch in ds.batch(256) for p in batch.numpy()}
 
 
 def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False, augment=True, cache_dir=None,
@@ -408,5 +482,6 @@ def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False,
         if not data_dir:
             raise DataError("--dataset=imagenet_folder needs --data_dir pointing at a folder with train/ and val/")
         return ImageFolder(data_dir, input_size=input_size or paper.INPUT_SIZE, cache_dir=cache_dir,
-                           cache_decoded=cache_decoded, pca_colour_augment=pca_colour_augment, augment=augment)
+                           cache_decoded=cache_decoded, train_limit=train_limit,
+                           pca_colour_augment=pca_colour_augment, augment=augment)
     raise DataError(f"unknown data set {dataset!r}; use cifar10 or imagenet_folder")

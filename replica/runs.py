@@ -1,13 +1,30 @@
-"""A run folder (made by run_experiment.py): its run_config.json, its checkpoints, the model they hold."""
+"""A run folder: its run_config.json (the network and the data it was started with), its lock, its checkpoints
+(replica.checkpoints), and the trained model they hold.
+
+    run_dir/run_config.json    the run-defining settings; a resumed run must use the same ones
+    run_dir/lock               held by the process that trains in the folder (the chief of a multi-worker run)
+    run_dir/checkpoints/       ckpt-<step>.index/.data-*, damaged/ and diverged/ for checkpoints set aside
+    run_dir/history.json       the training curve, the checkpoints' losses, the changes made on resuming
+    run_dir/results.json       the final evaluation; a finished run only reports it when rerun
+    run_dir/skipped_files.txt  every image file the data pipeline could not read
+"""
+import fcntl
 import json
+import os
 import pathlib
 
 import tensorflow as tf
 
+from replica import checkpoints
 from replica import model as model_lib
+from replica.errors import UserError
+
+# Settings that define the network and the data of a run: a resumed run must use the ones it started with.
+RUN_DEFINING = ("towers", "input_size", "num_classes", "lrn", "pooling", "activation", "dropout", "positive_bias",
+                "drop_layer", "precision", "dataset", "data_dir", "train_limit", "batch_size", "seed")
 
 
-class RunError(ValueError):
+class RunError(UserError, ValueError):
     """A path that is not a usable run folder or checkpoint (the message says what to do)."""
 
 
@@ -30,22 +47,110 @@ def build_from_config(config, devices=None):
                                  precision=config.get("precision", "float32"))
 
 
+_held_locks = {}
+
+
+def lock(run_dir):
+    """Hold `run_dir/lock` for the rest of this process, or raise RunError when another process holds it. The
+    kernel releases the lock when its process dies, so a killed run never leaves the folder locked."""
+    run_dir = pathlib.Path(run_dir)
+    key = str(run_dir.resolve())
+    if key in _held_locks:
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / "lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunError(f"{run_dir} is in use by {holder}; wait for it to finish or pass another --run_dir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {os.uname().nodename}")
+    handle.flush()
+    _held_locks[key] = handle
+
+
+def release(run_dir):
+    handle = _held_locks.pop(str(pathlib.Path(run_dir).resolve()), None)
+    if handle:
+        handle.close()
+
+
+def check_resumable(run_dir, config, resume=True, defaults=None):
+    """Refuse (RunError) a run folder that holds a checkpoint of other run-defining settings, or any checkpoint
+    when `resume` is False. Writes nothing."""
+    run_dir = pathlib.Path(run_dir)
+    saved_file = run_dir / "run_config.json"
+    has_checkpoint = bool(checkpoints.complete(run_dir / "checkpoints"))
+    if has_checkpoint and not resume:
+        raise RunError(f"{run_dir} already holds a checkpoint; pass another --run_dir, or drop --noresume to "
+                       "resume it")
+    if saved_file.is_file() and has_checkpoint:
+        saved = read_config(run_dir)
+        defaults = defaults or {}
+        # a setting added after the run started counts as its default
+        changed = [f"--{k}={config[k]} (started with {saved.get(k, defaults.get(k))})" for k in config
+                   if saved.get(k, defaults.get(k)) != config[k]]
+        if changed:
+            raise RunError(f"{run_dir} was started with other flags: {', '.join(changed)}; use another --run_dir")
+
+
+def write_config(run_dir, config):
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(run_dir / "run_config.json", config)
+
+
+def read_config(run_dir):
+    try:
+        return json.loads((pathlib.Path(run_dir) / "run_config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(f"{run_dir}/run_config.json is not readable ({e}); point at a run folder made by "
+                       "run_experiment.py") from None
+
+
+def write_json_atomically(path, obj):
+    tmp = pathlib.Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
 def find_run(path):
     """(run folder, checkpoint prefix, run config) for a run folder or a checkpoint path inside one."""
     path = pathlib.Path(path)
-    run_dir = path if path.is_dir() else path.parent.parent
-    config_file = run_dir / "run_config.json"
-    if not config_file.is_file():
+    if path.is_dir():
+        run_dir = path
+    elif tf.io.gfile.exists(str(path) + ".index"):
+        run_dir = path.parent.parent
+    else:
+        raise RunError(f"{path} does not exist: pass a run folder or a checkpoint path (run/checkpoints/ckpt-N)")
+    if not (run_dir / "run_config.json").is_file():
         raise RunError(f"{run_dir} has no run_config.json: point at a run folder made by run_experiment.py")
-    checkpoint = tf.train.latest_checkpoint(str(run_dir / "checkpoints")) if path.is_dir() else str(path)
-    if not checkpoint or not tf.io.gfile.exists(checkpoint + ".index"):
-        raise RunError(f"no checkpoint found at {path}")
-    return run_dir, checkpoint, json.loads(config_file.read_text())
+    found = checkpoints.complete(run_dir / "checkpoints")
+    checkpoint = str(path) if not path.is_dir() else (found[-1] if found else None)
+    if not checkpoint:
+        raise RunError(f"{run_dir} holds no checkpoint yet: train it first (run_experiment.py --run_dir={run_dir})")
+    return run_dir, checkpoint, read_config(run_dir)
 
 
 def load_trained(path, devices=None):
-    """(model with the checkpoint's weights, run config) of a run folder or checkpoint path."""
-    _, checkpoint, config = find_run(path)
+    """(model with the checkpoint's weights, run config) of a run folder or checkpoint path. A checkpoint that
+    does not restore every variable of the model its run_config.json describes is a RunError; in a run folder
+    a damaged newest checkpoint gives way to the newest sound one."""
+    run_dir, checkpoint, config = find_run(path)
     model = build_from_config(config, devices)
-    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    restorer = tf.train.Checkpoint(model=model)
+    try:
+        if pathlib.Path(path).is_dir():
+            checkpoints.restore_newest(restorer, run_dir / "checkpoints")
+        else:
+            why = checkpoints.damage(checkpoint) or checkpoints.mismatch(restorer, checkpoint)
+            if why:
+                raise checkpoints.CheckpointMismatch(f"{checkpoint}: {why}")
+    except checkpoints.CheckpointMismatch as e:
+        raise RunError(f"the checkpoint does not restore the network {run_dir}/run_config.json describes: {e}; "
+                       "point at the run folder the checkpoint came from") from None
     return model, config

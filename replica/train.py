@@ -4,7 +4,6 @@ improving (three times), checkpoints that resume exactly, TensorBoard logs and a
 """
 import dataclasses
 import json
-import os
 import pathlib
 import signal
 import threading
@@ -14,16 +13,29 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from replica import checkpoints, input_pipeline, kernels, paper, runs
 from replica import evaluate as evaluate_lib
-from replica import input_pipeline, kernels, paper
+from replica.errors import UserError
+from replica.runs import write_json_atomically  # noqa: F401  (the one atomic JSON writer, used by experiments/)
 
 
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is left as it was."""
+class NonFiniteLoss(UserError):
+    """The loss became NaN or infinite; the checkpoint from before the blow-up is kept and named."""
 
 
-class Interrupted(RuntimeError):
+class Interrupted(UserError):
     """Ctrl-C or SIGTERM: the run saved a checkpoint at the step it had reached and stopped."""
+
+
+class RecipeChanged(UserError):
+    """A resumed run was given a recipe setting that cannot change mid-run."""
+
+
+# What resuming with a changed TrainConfig field does (README, Checkpoints). These would make the run a different
+# optimisation from its first step, so they are refused; every other field applies from the step the run
+# resumes at, recorded with that step in history.json's "changes" (a new learning_rate rescales the current
+# one: learning_rate / lr_drop_factor ** drops so far).
+FIXED_ON_RESUME = ("batch_size", "momentum", "weight_decay", "decay_biases", "lr_drop_factor", "seed")
 
 
 @dataclasses.dataclass
@@ -148,20 +160,26 @@ def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=Fal
 
 
 class RunState:
-    """What a checkpoint holds besides the weights: where the run is and what the schedule has seen."""
+    """What a checkpoint holds besides the weights: where the run is, what the schedule has seen, and the recipe
+    the run was following (so a resumed run knows what changed, atomically with the weights)."""
 
-    def __init__(self, learning_rate):
+    def __init__(self, config):
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
-        self.learning_rate = tf.Variable(learning_rate, dtype=tf.float32, trainable=False, name="learning_rate")
+        self.learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32, trainable=False, name="learning_rate")
         self.best_error = tf.Variable(1.0, dtype=tf.float32, trainable=False, name="best_error")
         self.epochs_without_improvement = tf.Variable(0, dtype=tf.int64, trainable=False, name="stale_epochs")
         self.drops = tf.Variable(0, dtype=tf.int64, trainable=False, name="drops")
         self.finished = tf.Variable(False, trainable=False, name="finished")
+        self.recipe = tf.Variable(recipe_json(config), dtype=tf.string, trainable=False, name="recipe")
 
     def trackables(self):
         return {k: v for k, v in vars(self).items() if isinstance(v, tf.Variable)}
+
+
+def recipe_json(config):
+    return json.dumps(dataclasses.asdict(config), sort_keys=True)
 
 
 class Trainer:
@@ -174,6 +192,7 @@ class Trainer:
     def __init__(self, model, data, run_dir, config=TrainConfig(), workers=None, run_info=None):
         self.model, self.data, self.config = model, data, config
         self.run_dir = pathlib.Path(run_dir)
+        self.checkpoint_dir = self.run_dir / "checkpoints"
         self.workers = workers
         self.is_chief = workers.is_chief if workers else True
         self.shard = (workers.index, workers.count) if workers else (0, 1)
@@ -181,56 +200,195 @@ class Trainer:
         self.run_info = dict(run_info or {})
         self.optimizer = PaperSGD(model.trainable_variables, config.momentum, config.weight_decay,
                                   config.decay_biases)
-        self.state = RunState(config.learning_rate)
+        self.state = RunState(config)
         self.checkpoint = tf.train.Checkpoint(model=model, velocities=self.optimizer.velocities,
                                               **self.state.trackables())
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir / "checkpoints"),
-                                                  max_to_keep=config.keep_checkpoints)
-        self.history = {"train": [], "epochs": []}
+        self.history = {"train": [], "epochs": [], "checkpoints": [], "changes": []}
+        self._losses_since_save = []
+        self._restored = False
         self._full_evaluation = None   # (step, the validation over the whole split at that step)
         self.predict = evaluate_lib.make_predict(model)
-        self.writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if self.is_chief else \
-            tf.summary.create_noop_writer()
+        self.writer = None
         step = make_train_step(model, self.optimizer, config.seed, workers.all_reduce_mean if workers else None)
         self._train_step = workers.wrap(step) if workers else step
 
     # --- checkpoints ----------------------------------------------------------------------------------------
     def restore(self):
-        """Restore the newest checkpoint of the run folder, if any; returns whether one was found."""
-        latest = self.manager.latest_checkpoint
+        """Restore the newest sound checkpoint of the run folder, if any (replica.checkpoints); apply what the
+        caller's recipe changes (FIXED_ON_RESUME refused). Returns whether a checkpoint was restored."""
+        self._restored = True
+        if self.is_chief:
+            checkpoints.remove_partial_writes(self.checkpoint_dir)
+        diverged = self._read_diverged()
+        latest = checkpoints.restore_newest(self.checkpoint, self.checkpoint_dir)
         if not latest:
             return False
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
         history_file = self.run_dir / "history.json"
-        if history_file.is_file():
+        if history_file.is_file():   # written before each checkpoint: it holds at least what the checkpoint saw
             saved = json.loads(history_file.read_text())
-            step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
             self.history = {"train": [h for h in saved["train"] if h["step"] <= step],
-                            "epochs": [h for h in saved["epochs"] if h["epoch"] < epoch]}
-        logging.info("resumed %s at step %d (epoch %d, batch %d of it)", latest, int(self.state.step.numpy()),
-                     int(self.state.epoch.numpy()), int(self.state.step_in_epoch.numpy()))
+                            "epochs": [h for h in saved["epochs"] if h["epoch"] < epoch],
+                            "checkpoints": [h for h in saved.get("checkpoints", []) if h["step"] <= step],
+                            "changes": [h for h in saved.get("changes", []) if h["step"] <= step]}
+        self._apply_recipe_changes(json.loads(self.state.recipe.numpy().decode()), step, diverged)
+        logging.info("resumed %s at step %d (epoch %d, batch %d of it)", latest, step, epoch,
+                     int(self.state.step_in_epoch.numpy()))
+        if diverged is not None and self.is_chief:
+            (self.checkpoint_dir / "diverged.json").unlink()
         return True
+
+    def _read_diverged(self):
+        """After a loss blow-up: refuse to resume at the learning rate that diverged; at a lower one, set aside
+        the checkpoints after the last one from before the blow-up, so that one is resumed."""
+        path = self.checkpoint_dir / "diverged.json"
+        if not path.is_file():
+            return None
+        diverged = json.loads(path.read_text())
+        good = diverged["resume_from"]
+        if self.config.learning_rate >= diverged["learning_rate"]:
+            where = f"ckpt-{good}" if good is not None else "the start"
+            raise NonFiniteLoss(f"this run diverged at step {diverged['step']} with --learning_rate="
+                                f"{diverged['learning_rate']:g}: rerun with a lower --learning_rate to resume from "
+                                f"{where}")
+        if self.is_chief:
+            for prefix in checkpoints.complete(self.checkpoint_dir):
+                if good is None or checkpoints.step_of(prefix) > good:
+                    checkpoints.set_aside(prefix, "diverged")
+        return diverged
+
+    def _apply_recipe_changes(self, saved, step, diverged):
+        """Compare the recipe of the restored checkpoint with this Trainer's: refuse FIXED_ON_RESUME changes,
+        record the others with the step they apply from, and rescale the learning rate to a new initial one."""
+        current = json.loads(recipe_json(self.config))
+        fixed = [f"{k}={current[k]} (started with {saved[k]})" for k in FIXED_ON_RESUME
+                 if k in saved and saved[k] != current[k]]
+        if fixed:
+            raise RecipeChanged(f"{self.run_dir} was started with other flags: {', '.join(fixed)}; these cannot "
+                                "change mid-run: use another --run_dir")
+        for key in sorted(k for k in current if k in saved and saved[k] != current[k]):
+            change = {"step": step, "setting": key, "from": saved[key], "to": current[key]}
+            if key == "learning_rate":
+                rescaled = current[key] / self.config.lr_drop_factor ** int(self.state.drops.numpy())
+                self.state.learning_rate.assign(rescaled)
+                change["learning_rate_now"] = rescaled
+                if diverged is not None:
+                    change["why"] = f"the loss diverged at step {diverged['step']}"
+            self.history["changes"].append(change)
+            logging.info("resuming with %s=%s (was %s): applied from step %d", key, current[key], saved[key], step)
+        self.state.recipe.assign(recipe_json(self.config))
 
     def weights_are_finite(self):
         return all(bool(tf.reduce_all(tf.math.is_finite(v.value))) for v in self.model.trainable_variables)
 
-    def save(self):
-        """Write a checkpoint, but never one of non-finite weights: the last good one stays the newest."""
+    def checkpoint_bytes(self):
+        return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in self.checkpoint_variables())
+
+    def checkpoint_variables(self):
+        return [v for v in list(self.model.variables) + self.optimizer.velocities]
+
+    def save(self, end_of_epoch=False):
+        """Write history.json, then a checkpoint of the weights (never of non-finite weights), then prune to the
+        keep policy. History first: after a kill between the two, the resumed run keeps the entries up to its
+        checkpoint's step."""
         if not self.is_chief:
             return None
+        step = int(self.state.step.numpy())
         if not self.weights_are_finite():
-            raise NonFiniteLoss(f"the weights became NaN or infinite by step {int(self.state.step.numpy())}; the "
-                                f"last good checkpoint in {self.run_dir / 'checkpoints'} is intact: lower "
-                                "--learning_rate and rerun from it")
-        path = self.manager.save(checkpoint_number=int(self.state.step.numpy()))
-        write_json_atomically(self.run_dir / "history.json", self.history)
+            raise self._diverged(f"the weights became NaN or infinite by step {step}", step)
+        same_step = [r for r in self.history["checkpoints"] if r["step"] == step]   # saved again at an epoch's end
+        losses = self._losses_since_save
+        loss = float(np.mean(losses)) if losses else (same_step[0]["loss"] if same_step else None)
+        self.history["checkpoints"] = [r for r in self.history["checkpoints"] if r["step"] != step] + [
+            {"step": step, "loss": loss, "end_of_epoch": end_of_epoch}]
+        self._write_json("history.json", self.history)
+        path = checkpoints.write(self.checkpoint, self.checkpoint_dir, step, self.checkpoint_bytes())
+        self._losses_since_save = []
+        checkpoints.prune(self.checkpoint_dir, self._steps_to_keep())
         return path
 
+    def _write_json(self, name, obj):
+        try:
+            write_json_atomically(self.run_dir / name, obj)
+        except OSError as e:
+            pathlib.Path(str(self.run_dir / name) + ".tmp").unlink(missing_ok=True)
+            raise checkpoints.CheckpointWriteError(f"could not write {self.run_dir / name} ({e.strerror or e}); "
+                                                   "free space and rerun the same command to resume") from None
+
+    def _steps_to_keep(self):
+        """The newest keep_checkpoints, the last epoch's end, and the last one from before a loss blow-up."""
+        on_disk = [checkpoints.step_of(p) for p in checkpoints.complete(self.checkpoint_dir)]
+        keep = set(on_disk[-self.config.keep_checkpoints:])
+        records = [r for r in self.history["checkpoints"] if r["step"] in on_disk]
+        ends = [r["step"] for r in records if r["end_of_epoch"]]
+        good = checkpoints.last_before_blow_up(records, self.data.num_classes)
+        return keep | set(ends[-1:]) | ({good["step"]} if good else set())
+
+    def _diverged(self, what, step):
+        """A NonFiniteLoss naming the checkpoint from before the blow-up, which the next run resumes from when
+        given a lower learning rate (diverged.json tells it)."""
+        on_disk = {checkpoints.step_of(p) for p in checkpoints.complete(self.checkpoint_dir)}
+        good = checkpoints.last_before_blow_up([r for r in self.history["checkpoints"] if r["step"] in on_disk],
+                                               self.data.num_classes)
+        lr = self.config.learning_rate
+        if self.is_chief:
+            self._write_json("checkpoints/diverged.json", {"step": step, "learning_rate": lr,
+                                                           "resume_from": good["step"] if good else None})
+        if good:
+            advice = (f"checkpoint ckpt-{good['step']} (mean loss {good['loss']:.3f}) precedes the blow-up and is "
+                      f"kept: rerun with --learning_rate below {lr:g} to resume from it")
+        else:
+            advice = f"no checkpoint precedes the blow-up: rerun with --learning_rate below {lr:g} to start again"
+        return NonFiniteLoss(f"{what}; {advice}")
+
     # --- the loop -------------------------------------------------------------------------------------------
+    def is_finished(self):
+        """The schedule ended the run, or it has trained its epochs or max_steps."""
+        return bool(self.state.finished.numpy()) or int(self.state.epoch.numpy()) >= self.config.epochs or bool(
+            self.config.max_steps and int(self.state.step.numpy()) >= self.config.max_steps)
+
     def train(self):
-        """Train until the epochs, the schedule or max_steps end the run; returns results (also results.json)."""
+        """Train until the epochs, the schedule or max_steps end the run; returns results (also results.json).
+        A finished run trains nothing: it reports its results.json (or, when that is missing, evaluates)."""
+        if self.is_chief:
+            runs.lock(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.restore()
+        if not self._restored:
+            self.restore()
+        previous = self._previous_results()
+        if self.is_finished():
+            if previous is not None:
+                logging.info("%s finished at step %d: nothing to train (raise --max_steps or --epochs to continue "
+                             "it); its results are in %s", self.run_dir, previous["steps"],
+                             self.run_dir / "results.json")
+                return previous
+            logging.info("%s finished at step %d: evaluating it", self.run_dir, int(self.state.step.numpy()))
+            return self._finish(0.0, None)
+        if previous is not None:
+            logging.info("%s had finished at step %d; continuing it (--epochs=%d, --max_steps=%d)", self.run_dir,
+                         previous["steps"], self.config.epochs, self.config.max_steps)
+        self._record_skipped_files()
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard")) if self.is_chief else \
+            tf.summary.create_noop_writer()
+        return self._train_epochs()
+
+    def _previous_results(self):
+        """results.json of this run at the restored step, if it has one."""
+        try:
+            results = json.loads((self.run_dir / "results.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return results if results.get("steps") == int(self.state.step.numpy()) else None
+
+    def _record_skipped_files(self):
+        """Name every image file the data pipeline could not read: the first few in the log, all of them in
+        skipped_files.txt."""
+        skipped = getattr(self.data, "skipped_files", {})
+        lines = [f"{split}\t{path}\t{why}" for split, files in skipped.items() for path, why in files]
+        if lines and self.is_chief:
+            (self.run_dir / "skipped_files.txt").write_text("\n".join(lines) + "\n")
+
+    def _train_epochs(self):
         start_time = time.time()
         images_seen, train_seconds = 0, 0.0
         stop = False
@@ -239,11 +397,9 @@ class Trainer:
             steps_per_epoch = self.data.steps_per_epoch(self.config.batch_size)
             if steps_per_epoch < 1:
                 raise input_pipeline.DataError(f"{self.data.train_size()} training images make no batch of "
-                                 f"{self.config.batch_size}; lower --batch_size")
-            while not bool(self.state.finished.numpy()) and not stop:
+                                               f"{self.config.batch_size}; lower --batch_size")
+            while not self.is_finished() and not stop:
                 epoch = int(self.state.epoch.numpy())
-                if epoch >= self.config.epochs:
-                    break
                 start = int(self.state.step_in_epoch.numpy())
                 tick, tick_images = time.time(), 0
                 for images, labels in self.data.train_batches(self.config.batch_size, self.config.seed, epoch, start,
@@ -252,11 +408,9 @@ class Trainer:
                                                                  self.state.learning_rate.read_value())
                     loss = float(loss)
                     if not bool(applied):   # the update was skipped: the weights are still the last good ones
-                        raise NonFiniteLoss(
-                            f"loss became {loss} (or its gradients non-finite) at step "
-                            f"{int(self.state.step.numpy()) + 1}; the last good "
-                            f"checkpoint in {self.run_dir / 'checkpoints'} is intact: lower --learning_rate "
-                            "and rerun from it")
+                        raise self._diverged(f"loss became {loss} (or its gradients non-finite) at step "
+                                             f"{int(self.state.step.numpy()) + 1}", int(self.state.step.numpy()) + 1)
+                    self._losses_since_save.append(loss)
                     self.state.step.assign_add(1)
                     self.state.step_in_epoch.assign_add(1)
                     step = int(self.state.step.numpy())
@@ -288,10 +442,12 @@ class Trainer:
     def _stop_and_save(self, stop_request):
         """End the run on Ctrl-C / SIGTERM: save at a consistent point, or keep the last save if the stop was
         forced mid-step (the state may be half updated); raises Interrupted."""
+        latest = (checkpoints.complete(self.checkpoint_dir) or [None])[-1]
         if stop_request.forced:
-            raise Interrupted(f"stopped at once; the last checkpoint {self.manager.latest_checkpoint} is intact: "
-                              "rerun the same command to resume") from None
-        path = self.save() if self.weights_are_finite() else self.manager.latest_checkpoint
+            kept = f"the last checkpoint {latest} is intact" if latest else "no checkpoint had been written yet"
+            raise Interrupted(f"stopped at once; {kept}: rerun the same command to "
+                              f"{'resume' if latest else 'start again'}") from None
+        path = self.save() if self.weights_are_finite() else latest
         raise Interrupted(f"interrupted at step {int(self.state.step.numpy())}; checkpoint {path} saved: "
                           "rerun the same command to resume") from None
 
@@ -341,7 +497,7 @@ class Trainer:
         self._schedule(val["top1_error"])
         self.state.epoch.assign(epoch + 1)
         self.state.step_in_epoch.assign(0)
-        self.save()
+        self.save(end_of_epoch=True)
 
     def _schedule(self, val_error):
         """Divide the learning rate by 10 when the validation error stops improving; after the last drop's
@@ -367,14 +523,17 @@ class Trainer:
         results = dict(self.run_info)
         results.update({
             "data": {"name": self.data.name, "source": self.data.source, "train_images": self.data.train_size(),
-                     "eval_images": self.data.eval_size()},
+                     "eval_images": self.data.eval_size(),
+                     "skipped_files": {split: len(files) for split, files in
+                                       getattr(self.data, "skipped_files", {}).items()}},
+            "changes": self.history["changes"],
             "config": dataclasses.asdict(self.config),
             "paper_constants": paper_constants(),
             "devices": [self.model.tower_device(t) or "default" for t in self.model.towers],
             "workers": self.shard[1],
             "steps": int(self.state.step.numpy()),
             "epochs_completed": int(self.state.epoch.numpy()),
-            "wall_seconds_this_session": wall_seconds,
+            "wall_seconds": wall_seconds,   # of the process that finished the run
             "train_images_per_second": images_per_second,
             "best_val_top1_error": min((e["val_top1_error"] for e in epochs), default=None),
             "best_val_top5_error": min((e["val_top5_error"] for e in epochs), default=None),
@@ -388,18 +547,12 @@ class Trainer:
             results["final"].update({"ten_crop_top1_error": ten["top1_error"],
                                      "ten_crop_top5_error": ten["top5_error"]})
         if self.is_chief:
-            write_json_atomically(self.run_dir / "results.json", results)
+            self._write_json("results.json", results)
         return results
 
 
 def paper_constants():
     return {k: v for k, v in vars(paper).items() if k.isupper() and isinstance(v, (int, float, str, tuple))}
-
-
-def write_json_atomically(path, obj):
-    tmp = pathlib.Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 class StopRequest:
