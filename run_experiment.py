@@ -32,8 +32,9 @@ flags.DEFINE_enum("activation", "relu", ["relu", "tanh"], "Non-linearity after e
 flags.DEFINE_float("dropout", 0.5, "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")
 flags.DEFINE_enum("drop_layer", "none", ["none", "conv3", "conv4"], "Build the net without this middle conv layer "
                   "(paper 7; experiments/drop_layer.py).")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "float32 (the paper), or bfloat16 "
-                  "arithmetic with float32 weights, LRN and loss.")
+flags.DEFINE_enum("precision", "float32", ["float32", "tf32", "mixed_bfloat16", "mixed_float16"],
+                  "float32 (the paper; TensorFloat-32 off), tf32, mixed_bfloat16 or mixed_float16 (float16 maps with "
+                  "dynamic loss scaling): float32 weights, LRN, softmax and loss in every mode (replica/precision.py).")
 flags.DEFINE_float("positive_bias", None, "Initial bias of conv2, conv4, conv5, fc6, fc7: the paper's 1 (default "
                    "for ImageNet), Caffe's 0.1 (default for CIFAR-10, where bias 1 diverges: README).")
 
@@ -67,7 +68,10 @@ flags.DEFINE_string("run_dir", None, "Run folder: checkpoints, TensorBoard logs,
                     "(default runs/<dataset>-towers<towers>).")
 flags.DEFINE_bool("resume", True, "Resume when the run folder has a checkpoint (--noresume refuses to touch one).")
 flags.DEFINE_integer("seed", 0, "Seed of the weights, the data order, the crops and the dropout masks.")
-flags.DEFINE_bool("deterministic", False, "Deterministic kernels: two runs with one seed give the same losses.")
+flags.DEFINE_bool("deterministic", False, "Op determinism (TensorFlow's enable_op_determinism): two runs with one "
+                  "seed give the same losses on the same hardware, drivers and TensorFlow, CPU or GPU; not across GPU "
+                  "models, CUDA/cuDNN versions or device layouts. On a GPU some ops run slower, and an op with no "
+                  "deterministic kernel raises an error.")
 flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints (one is also written at each epoch's end).")
 flags.DEFINE_integer("log_every", 20, "Steps between progress lines and TensorBoard points.")
 flags.DEFINE_integer("eval_limit", 0, "Evaluate on at most N images at each epoch's end (0: all).")
@@ -304,6 +308,11 @@ def main(argv):
         except UserError as e:
             fail(str(e))
     devices = resolve_devices()
+    from replica import precision
+    try:
+        precision.configure(FLAGS.precision)
+    except UserError as e:
+        fail(str(e))
     if FLAGS.summary:
         print_summary(devices)
         return 0

@@ -31,7 +31,8 @@ flags.DEFINE_integer("repeats", 3, "Repeats of the timed steps.")
 flags.DEFINE_enum("data", "synthetic", ["synthetic", "cifar10", "imagenet_folder"], "Input.")
 flags.DEFINE_string("data_dir", None, "Data folder for --data (cifar10: unset = the shipped slice).")
 flags.DEFINE_bool("jit", False, "Compile the step with XLA (jit_compile=True).")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Arithmetic of the nets (weights float32).")
+flags.DEFINE_enum("precision", "float32", ["float32", "tf32", "mixed_bfloat16", "mixed_float16"],
+                  "Arithmetic of the nets (weights float32; replica.precision).")
 flags.DEFINE_bool("inference", True, "Also time inference at batch 1 and 128, and 10-crop evaluation.")
 flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ grouped and one-device towers).")
 flags.DEFINE_integer("compare_layouts", 0, "Time the two towers on two devices and on one device this many times "
@@ -47,15 +48,15 @@ flags.DEFINE_integer("cores_per_device", 0, "CPU only: simulate devices of this 
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
 
 
-def matmul_gflops(devices, n=4096, repeats=10):
-    """The machine's float32 matmul rate, measured now with the run's thread settings: one 4096^3 product on
+def matmul_gflops(devices, n=4096, repeats=10, dtype="float32"):
+    """The machine's matmul rate in `dtype`, measured now with the run's thread settings: one 4096^3 product on
     each of `devices` at once (every core busy), the roofline the training step is held against."""
     import tensorflow as tf
     devices = sorted(set(devices))
     operands = []
     for d in devices:
         with tf.device(d):
-            operands.append((tf.random.normal([n, n]), tf.random.normal([n, n])))
+            operands.append((tf.cast(tf.random.normal([n, n]), dtype), tf.cast(tf.random.normal([n, n]), dtype)))
 
     @tf.function
     def matmuls():
@@ -63,7 +64,7 @@ def matmul_gflops(devices, n=4096, repeats=10):
         for d, (a, b) in zip(devices, operands):
             with tf.device(d):
                 total.append(tf.reduce_sum(tf.matmul(a, b)))
-        return tf.add_n(total)
+        return tf.add_n([tf.cast(t, tf.float32) for t in total])
 
     matmuls().numpy()
     times = []
@@ -305,15 +306,25 @@ def main(argv):
         count = len(set(default_gpus(FLAGS.towers).split(",")))
         devices_lib.share_cores(count, cores=FLAGS.cores_per_device * count)
     towers_devices = devices_lib.tower_devices(towers_value(FLAGS.towers), default_gpus(FLAGS.towers))
-    peak = matmul_gflops(towers_devices)
-    print(f"float32 matmul: {peak:.1f} GFLOP/s", flush=True)
+    from replica import precision
+    in_force = precision.configure(FLAGS.precision)
+    peak_float32 = matmul_gflops(towers_devices)
+    print(f"float32 matmul: {peak_float32:.1f} GFLOP/s", flush=True)
+    compute = precision.compute_dtype(FLAGS.precision).name
+    peak = peak_float32 if compute == "float32" else matmul_gflops(towers_devices, dtype=compute)
+    if compute != "float32":
+        print(f"{compute} matmul: {peak:.1f} GFLOP/s", flush=True)
     data = None
     input_size = FLAGS.input_size or (32 if FLAGS.data == "cifar10" else 227)
     if FLAGS.data != "synthetic":
         data = input_pipeline.load_data(FLAGS.data, FLAGS.data_dir, input_size=input_size, cache_decoded=True)
     row = benchmark(towers_value(FLAGS.towers), default_gpus(FLAGS.towers), FLAGS.batch_size, input_size, peak,
                     data=data, inference=FLAGS.inference)
-    row["matmul_gflops"] = peak
+    row["matmul_gflops"] = peak_float32
+    if compute != "float32":   # the step is held against the matmul of the precision in use; float32's kept beside
+        row[f"matmul_gflops_{compute}"] = peak
+        row["roofline_fraction_float32"] = row["roofline_fraction"] * peak / peak_float32
+    row["precision_in_force"] = in_force
     row["cores_per_device"] = FLAGS.cores_per_device or None
     from experiments import report
     row["machine"] = report.machine()

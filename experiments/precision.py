@@ -1,4 +1,4 @@
-"""Issue 5: mixed bfloat16 (--precision=mixed_bfloat16) against float32, two towers on CIFAR-10.
+"""Mixed bfloat16 (--precision=mixed_bfloat16) against float32, two towers on CIFAR-10.
 
 bfloat16 convolutions, matmuls and exchanges with float32 weights, LRN, softmax and loss (replica.layers). Kept only
 where its test error stays within seed noise of float32; its speed is experiments/benchmark.py --precision.

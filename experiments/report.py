@@ -24,9 +24,8 @@ def scratch_dir(prefix="experiment-"):
 
 
 def machine():
-    """The processor and core count the figures were measured on: this project's machines have changed between
-    sessions (a 2-core CPU doing ~210 GFLOP/s in a float32 matmul, then an AMD EPYC doing ~500), so every table says
-    which one made it."""
+    """The processor and core count the figures were measured on: the same command runs at different speeds on
+    different processors, so every table says which one made it."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

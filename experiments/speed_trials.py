@@ -3,7 +3,7 @@ against what the replica does now, so the figures there can be reproduced.
 
   python experiments/speed_trials.py --trial=update              # unfused update vs train.PaperSGD (XLA)
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
-  python experiments/speed_trials.py --trial=lrn                 # band matmuls (to session 5), variants; XLA
+  python experiments/speed_trials.py --trial=lrn                 # band matmuls (earlier form), variants; XLA
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
@@ -36,7 +36,7 @@ flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0
 # ---- the alternatives (what the replica did before, or tried and did not keep) ----
 
 def unfused_update(optimizer, grads, learning_rate):
-    """The update before session 5: decay * w and + grad as two ops, then Keras' fused momentum kernel."""
+    """The earlier update: decay * w and + grad as two ops, then Keras' fused momentum kernel."""
     import tensorflow as tf
     learning_rate = tf.convert_to_tensor(learning_rate, tf.float32)
     momentum = tf.constant(optimizer.momentum, tf.float32)
@@ -52,7 +52,7 @@ def fc_input_gradient_forms():
     import tensorflow as tf
     return {
         "dy w^T by MatMul": lambda dy, w: tf.matmul(dy, w, transpose_b=True),
-        "(w dy^T)^T by MatMul (to session 4)": lambda dy, w: tf.transpose(tf.matmul(w, tf.transpose(dy))),
+        "(w dy^T)^T by MatMul (earlier form)": lambda dy, w: tf.transpose(tf.matmul(w, tf.transpose(dy))),
         "dy w^T by BatchMatMul (now)": lambda dy, w: tf.linalg.matmul(dy[None], w[None], transpose_b=True)[0],
     }
 
@@ -84,7 +84,7 @@ def adjacent_maps(maps, size, groups=1):
 
 
 def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, elementwise=None):
-    """layers.cross_map_norm as it was to session 5: the sums over adjacent maps as matmuls with a banded 0/1
+    """layers.cross_map_norm in its earlier form: the sums over adjacent maps as matmuls with a banded 0/1
     matrix (oneDNN), the rest TensorFlow's elementwise ops, one pass each.
     band_product(maps, band): the band matmul (default tf.linalg.matmul of the rows); elementwise: a decorator
     for the elementwise groups (default none: XLA's was tried, `lrn_elementwise_by_xla`)."""
@@ -117,7 +117,7 @@ def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, el
 
 
 def lrn_band_sum_as_convolution(x, size, k, alpha, beta, groups=1):
-    """The band-matmul LRN with its two band matmuls as 1x1 convolutions of the rows (tried in session 5)."""
+    """The band-matmul LRN with its two band matmuls as 1x1 convolutions of the rows (a tried alternative)."""
     import tensorflow as tf
     return lrn_by_band_matmuls(x, size, k, alpha, beta, groups, band_product=lambda rows, band: tf.nn.conv2d(
         rows[None, None], band[None, None], 1, "VALID")[0, 0])
@@ -125,7 +125,7 @@ def lrn_band_sum_as_convolution(x, size, k, alpha, beta, groups=1):
 
 def lrn_elementwise_by_xla(x, size, k, alpha, beta, groups=1):
     """The band-matmul LRN with its elementwise passes compiled by XLA, the band matmuls left to oneDNN (tried
-    in session 5)."""
+    as an alternative)."""
     import tensorflow as tf
     return lrn_by_band_matmuls(x, size, k, alpha, beta, groups,
                                elementwise=lambda f: tf.function(f, jit_compile=True))
@@ -211,7 +211,7 @@ def report_steps(title, rates):
 # ---- the trials ----
 
 def update_trial():
-    report_steps("The update: unfused (to session 4) vs one XLA-compiled function per device (now)", paired_steps({
+    report_steps("The update: unfused (earlier form) vs one XLA-compiled function per device (now)", paired_steps({
         "unfused: decay pass + Keras momentum kernel": lambda: patched(optimizer_apply=unfused_update),
         "XLA-compiled, one function per device": lambda: patched()}))
 
@@ -226,7 +226,7 @@ def fc_input_gradient_trial():
         times = {name: time_op(lambda form=form: form(dy, w)) for name, form in fc_input_gradient_forms().items()}
         say(f"  {fan_in:5} x {fan_out:<5}" + "".join(f"  {name}: {1000 * t:6.2f}" for name, t in times.items()))
     forms = fc_input_gradient_forms()
-    old = "(w dy^T)^T by MatMul (to session 4)"
+    old = "(w dy^T)^T by MatMul (earlier form)"
     report_steps("fc input gradients in the step", paired_steps({
         old: lambda: patched(layers, matmul=matmul_with_input_gradient(forms[old])),
         "dy w^T by BatchMatMul (now)": lambda: patched()}))
@@ -243,7 +243,7 @@ def gradient_order_trial():
 def lrn_trial():
     from replica import layers
     report_steps("The LRN", paired_steps({
-        "band matmuls (to session 5)": lambda: patched(layers, cross_map_norm=lrn_by_band_matmuls),
+        "band matmuls (earlier form)": lambda: patched(layers, cross_map_norm=lrn_by_band_matmuls),
         "band sums as 1x1 convolutions": lambda: patched(layers, cross_map_norm=lrn_band_sum_as_convolution),
         "band matmuls, elementwise passes by XLA": lambda: patched(layers, cross_map_norm=lrn_elementwise_by_xla),
         "adjacent sums and all by XLA (now)": lambda: patched()}))

@@ -67,7 +67,7 @@ def main(argv):
              "scaled up to 256; the paper's rows are 1,000 classes and 1.2 M photos, so the numbers are not comparable"
              " and are set side by side only to show the same pipeline and evaluation",
              f"{results['epochs_completed']} epochs, {results['steps']} steps of {config.batch_size}, "
-             f"{results['wall_seconds_this_session'] / 60:.1f} min here; run folder {run_dir}"]
+             f"{results['wall_seconds'] / 60:.1f} min here; run folder {run_dir}"]
     if FLAGS.quick:
         notes.insert(0, "--quick: 2 steps on 16 + 16 photos of tiny-imagenet-10; the numbers only show that it runs")
     report.write_table("tiny_imagenet", "Tables 1 and 2: the paper's pipeline on tiny-imagenet-10 (not ImageNet)",

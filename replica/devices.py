@@ -108,8 +108,8 @@ def apply_plan(plan, gpu_memory_mb=None, verify=True):
 def share_cores(devices, cores=None):
     """Give each simulated CPU device its share of the cores: the towers run side by side, each op on
     cores / devices threads, oneDNN's OpenMP pool included. Must run before TensorFlow starts. `cores` (default:
-    all of them) lets a benchmark simulate devices of fewer cores. Measured in experiments/README.md (speed,
-    "Threads"): two towers 42.1 -> 44.6 images/s on the project's first 2-core machine."""
+    all of them) lets a benchmark simulate devices of fewer cores. CPU only: GPUs have their own streams
+    (docs/performance.md)."""
     import os
     cores = cores or os.cpu_count() or 1
     per_device = max(1, cores // devices)

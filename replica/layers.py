@@ -21,13 +21,11 @@ def bias_initializer(layer, positive_bias=paper.POSITIVE_BIAS):
     return keras.initializers.Constant(positive_bias if layer in paper.BIAS_ONE_LAYERS else 0.0)
 
 
-PRECISIONS = ("float32", "mixed_bfloat16")
-
-
 def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None, positive_bias=paper.POSITIVE_BIAS,
          precision="float32", input_gradient_first=False):
     """A convolution named after the paper's layer, with the paper's initialisation; the activation follows.
-    precision "mixed_bfloat16": float32 weights, bfloat16 arithmetic (Keras' dtype policy).
+    precision: a Keras dtype policy ("float32", "mixed_bfloat16", "mixed_float16": float32 weights, arithmetic in
+    the second half's type; replica.precision.layer_policy).
     input_gradient_first: see `convolve_input_gradient_first` (not for a net's first layer)."""
     return Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups,
@@ -45,10 +43,7 @@ def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision=
 
 def matmul(x, w, input_gradient_first=False):
     """x @ w, whose input gradient dy @ w^T goes through BatchMatMul (a batch of one) rather than MatMul: the same
-    sums, but oneDNN's MatMul multiplies by a transposed weight slowly. For fc6's 9216 x 4096 weight at batch 128
-    (python experiments/speed_trials.py --trial=fc_input_gradient): dy @ w^T by MatMul 49 ms, as (w @ dy^T)^T by
-    MatMul 31 ms, by BatchMatMul 24 ms; BatchMatMul is the fastest for the nets' fc shapes with two threads and
-    with one, fc8's within 5% of the others (experiments/README.md, speed).
+    sums, but oneDNN's MatMul multiplies by a transposed weight slowly (docs/performance.md).
     input_gradient_first: the weight gradient waits for the input gradient (see `convolve_input_gradient_first`)."""
     @tf.custom_gradient
     def product(x, w):
@@ -89,9 +84,8 @@ def bias_add(x, bias):
     """x + bias over the last axis, whose bias gradient is a plain sum of dy (in float32) instead of BiasAddGrad.
 
     Forward it is still a BiasAdd, which the runtime fuses with the convolution and the ReLU. Backward, TensorFlow
-    fuses BiasAddGrad into the kernel gradient (oneDNN's Conv2DBackpropFilterWithBias), and for conv1 (11x11,
-    stride 4, 3 input maps) that fused kernel took 115 ms per tower at batch 128 on one core against 78 ms for
-    the kernel gradient alone; the sum costs a few ms (experiments/README.md, speed)."""
+    would fuse BiasAddGrad into the kernel gradient (oneDNN's Conv2DBackpropFilterWithBias), which runs conv1's
+    kernel gradient at a fraction of the rate of the unfused one (docs/performance.md)."""
     def gradient(dy):
         axes = list(range(len(dy.shape) - 1))
         return dy, tf.cast(tf.reduce_sum(tf.cast(dy, tf.float32), axes), bias.dtype)

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from replica import layers as L
 from replica import paper
+from replica import precision as precision_lib
 
 TOWER_CHOICES = (2, 1, "merged", "grouped")
 
@@ -86,8 +87,8 @@ class AlexNet(keras.Model):
                  dropout_rate=paper.DROPOUT_RATE, num_classes=paper.NUM_CLASSES, positive_bias=paper.POSITIVE_BIAS,
                  drop_layer=None, precision="float32", name="alexnet"):
         super().__init__(name=name)
-        if precision not in L.PRECISIONS:
-            raise ValueError(f"precision must be one of {L.PRECISIONS}, got {precision!r}")
+        if precision not in precision_lib.MODES:
+            raise ValueError(f"precision must be one of {precision_lib.MODES}, got {precision!r}")
         if drop_layer not in DROPPABLE_LAYERS:
             raise ValueError(f"drop_layer must be one of {DROPPABLE_LAYERS}, got {drop_layer!r}")
         if lrn not in L.LRN_MODES:
@@ -105,12 +106,13 @@ class AlexNet(keras.Model):
         self.batch_shard = (0, 1)   # (worker, workers): which rows of the global batch this model sees
         c1, c2, c3, c4, c5, f6, f7 = design.widths
         g = design.conv_groups
-        b = dict(positive_bias=positive_bias, precision=precision,
+        policy = precision_lib.layer_policy(precision)
+        b = dict(positive_bias=positive_bias, precision=policy,
                  input_gradient_first=orders_gradients(self.devices))
         for t in range(design.towers):
             setattr(self, self.layer_name("conv1", t),
                     L.conv("conv1", c1, geometry.conv1_kernel, geometry.conv1_stride, geometry.conv1_padding,
-                           name=self.layer_name("conv1", t), precision=precision))
+                           name=self.layer_name("conv1", t), precision=policy))
             setattr(self, self.layer_name("conv2", t),
                     L.conv("conv2", c2, paper.CONV2_KERNEL, groups=g, name=self.layer_name("conv2", t), **b))
             if drop_layer != "conv3":
@@ -244,8 +246,9 @@ def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_siz
     positive_bias: the initial bias of conv2, conv4, conv5, fc6, fc7 (paper 1; Caffe 0.1).
     drop_layer: None, "conv3" or "conv4": the net without that layer (paper 7, experiment 9). Without conv3, conv4
       sees both towers' pool2 (the towers still meet once in the conv stack); without conv4, conv5 sees conv3.
-    precision: "float32" (the paper) or "mixed_bfloat16": bfloat16 convolutions, matmuls and exchanges with float32
-      weights, LRN and loss (issue 5; its speed and error are in experiments/README.md).
+    precision: a mode of replica.precision: "float32" (the paper), "tf32", "mixed_bfloat16" (bfloat16 convolutions,
+      matmuls and exchanges; float32 weights, LRN, softmax and loss) or "mixed_float16" (the same in float16; train
+      it with dynamic loss scaling, as replica.train does).
     """
     design = design_for(towers, lrn_groups)
     model = AlexNet(design, geometry_for(input_size), devices=devices, lrn=lrn, pooling=pooling,

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import checkpoints, input_pipeline, kernels, paper, runs
+from replica import checkpoints, input_pipeline, kernels, paper, precision, runs
 from replica import evaluate as evaluate_lib
 from replica.errors import UserError
 from replica.runs import write_json_atomically  # noqa: F401  (the one atomic JSON writer, used by experiments/)
@@ -97,9 +97,8 @@ class PaperSGD:
 
     def _fused_update(self, indices):
         """The rule for the variables at `indices` (all on one device), compiled by XLA into one pass over each
-        weight: read w, v and the gradient, write w and v. Unfused it was five passes (decay * w, + grad, then
-        Keras' momentum kernel), memory-bound work worth 3% of the one-GPU net's step (experiments/README.md,
-        speed). XLA compiles a function for a single device, hence one function per device."""
+        weight: read w, v and the gradient, write w and v, instead of five memory-bound passes
+        (docs/performance.md). XLA compiles a function for a single device, hence one function per device."""
         weights = [self.variables[i].value for i in indices]
         velocities = [self.velocities[i] for i in indices]
         decays = [self.decays[i] for i in indices]
@@ -127,11 +126,13 @@ def softmax_cross_entropy(logits, labels):
                                                                          logits=logits))
 
 
-def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=False):
+def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=False, loss_scale=None):
     """A compiled step: (images, labels, step, learning_rate) -> (loss, top-1 err, top-5 err, applied).
 
     The update is skipped (applied False) when the loss or the gradients are not finite.
     grad_reducer: None, or (grads, loss) -> (grads, loss) averaged across workers.
+    loss_scale: None, or a replica.precision.LossScale (float16 maps): the gradients are taken of the scaled loss
+      and unscaled; a step whose gradients overflow is skipped and adjusts the scale.
     """
     variables = model.trainable_variables
 
@@ -142,11 +143,17 @@ def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=Fal
         with model.on_tower(0):   # fc8 and the loss sit on tower 0's device
             loss = softmax_cross_entropy(logits, labels)
             top1, top5 = evaluate_lib.batch_errors(logits, labels)
+            scaled = loss if loss_scale is None else loss * loss_scale.scale
         # tf.gradients puts each gradient op on its forward op's device: tower i's backward stays on device i
-        grads = tf.gradients(loss, variables)
+        grads = tf.gradients(scaled, variables)
+        if loss_scale is not None:
+            grads = [g / loss_scale.scale for g in grads]
         if grad_reducer is not None:
             grads, loss = grad_reducer(grads, loss)
-        finite = tf.math.is_finite(loss) & tf.math.is_finite(tf.linalg.global_norm(grads))
+        grads_finite = tf.math.is_finite(tf.linalg.global_norm(grads))
+        finite = tf.math.is_finite(loss) & grads_finite
+        if loss_scale is not None:
+            loss_scale.update(grads_finite)
 
         def update():
             optimizer.apply(grads, learning_rate)
@@ -201,15 +208,19 @@ class Trainer:
         self.optimizer = PaperSGD(model.trainable_variables, config.momentum, config.weight_decay,
                                   config.decay_biases)
         self.state = RunState(config)
+        self.precision = getattr(model, "precision", "float32")
+        self.loss_scale = precision.LossScale() if self.precision == "mixed_float16" else None
         self.checkpoint = tf.train.Checkpoint(model=model, velocities=self.optimizer.velocities,
-                                              **self.state.trackables())
+                                              **self.state.trackables(),
+                                              **(self.loss_scale.trackables() if self.loss_scale else {}))
         self.history = {"train": [], "epochs": [], "checkpoints": [], "changes": []}
         self._losses_since_save = []
         self._restored = False
         self._full_evaluation = None   # (step, the validation over the whole split at that step)
         self.predict = evaluate_lib.make_predict(model)
         self.writer = None
-        step = make_train_step(model, self.optimizer, config.seed, workers.all_reduce_mean if workers else None)
+        step = make_train_step(model, self.optimizer, config.seed, workers.all_reduce_mean if workers else None,
+                               loss_scale=self.loss_scale)
         self._train_step = workers.wrap(step) if workers else step
 
     # --- checkpoints ----------------------------------------------------------------------------------------
@@ -407,7 +418,8 @@ class Trainer:
                     loss, top1, top5, applied = self._train_step(images, labels, self.state.step.read_value(),
                                                                  self.state.learning_rate.read_value())
                     loss = float(loss)
-                    if not bool(applied):   # the update was skipped: the weights are still the last good ones
+                    overflow = self.loss_scale is not None and np.isfinite(loss)   # float16 gradients overflowed
+                    if not bool(applied) and not overflow:   # skipped: the weights are still the last good ones
                         raise self._diverged(f"loss became {loss} (or its gradients non-finite) at step "
                                              f"{int(self.state.step.numpy()) + 1}", int(self.state.step.numpy()) + 1)
                     self._losses_since_save.append(loss)
@@ -531,6 +543,8 @@ class Trainer:
             "paper_constants": paper_constants(),
             "devices": [self.model.tower_device(t) or "default" for t in self.model.towers],
             "workers": self.shard[1],
+            "precision": precision.in_force(self.precision),
+            "loss_scale_overflows": int(self.loss_scale.overflows.numpy()) if self.loss_scale else 0,
             "steps": int(self.state.step.numpy()),
             "epochs_completed": int(self.state.epoch.numpy()),
             "wall_seconds": wall_seconds,   # of the process that finished the run

@@ -1,4 +1,4 @@
-"""Two worker processes on 127.0.0.1, each with two logical CPU devices, train as one model (issue 6)."""
+"""Two worker processes on 127.0.0.1, each with two logical CPU devices, train as one model."""
 import json
 import socket
 import subprocess

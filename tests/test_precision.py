@@ -1,0 +1,80 @@
+"""Each precision mode sets what it says (replica.precision), and float16 loss scaling skips an overflow step
+without stopping the run or touching the weights."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import replica
+from replica import input_pipeline as ip
+from replica import precision, train
+
+
+@pytest.fixture
+def restore_tf32():
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    yield
+    tf.config.experimental.enable_tensor_float_32_execution(before)
+
+
+def test_float32_means_float32_and_tf32_is_asked_for(restore_tf32):
+    assert "TensorFloat-32 off" in precision.configure("float32", environ={})
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+    assert "TensorFloat-32 on" in precision.configure("tf32", environ={})
+    assert tf.config.experimental.tensor_float_32_execution_enabled()
+    precision.configure("mixed_bfloat16", environ={})
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+@pytest.mark.parametrize("variable", precision.ONEDNN_FPMATH_VARIABLES)
+def test_a_reduced_onednn_math_mode_is_refused_under_float32_and_reported_otherwise(restore_tf32, variable):
+    environ = {variable: "BF16"}
+    with pytest.raises(precision.PrecisionError, match=f"{variable}=BF16 runs float32 as bfloat16"):
+        precision.configure("float32", environ=environ)
+    assert f"oneDNN math {variable}=BF16" in precision.configure("mixed_bfloat16", environ=environ)
+    assert "oneDNN math strict" in precision.configure("float32", environ={variable: "strict"})
+
+
+def test_an_unknown_mode_is_a_one_line_error():
+    with pytest.raises(precision.PrecisionError, match="--precision=float8 is not one of float32, tf32"):
+        precision.configure("float8", environ={})
+    with pytest.raises(ValueError):
+        replica.build_model(1, num_classes=10, input_size=32, precision="float8")
+
+
+@pytest.mark.parametrize("mode, dtype", [("float32", tf.float32), ("tf32", tf.float32),
+                                         ("mixed_bfloat16", tf.bfloat16), ("mixed_float16", tf.float16)])
+def test_each_mode_computes_in_its_dtype_and_keeps_float32_weights_and_logits(mode, dtype):
+    model = replica.build_model(1, num_classes=10, input_size=32, precision=mode)
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    assert model.conv1.compute_dtype == dtype.name
+    assert model(tf.zeros([2, 32, 32, 3])).dtype == tf.float32
+
+
+@pytest.mark.slow
+def test_float16_loss_scaling_skips_and_counts_an_overflow_step_and_trains_on(tmp_path):
+    data = ip.load_data("cifar10", train_limit=12, eval_limit=4)   # float16 convolutions are slow on a CPU
+    tf.keras.utils.set_random_seed(0)
+    model = replica.build_model(1, num_classes=10, input_size=32, positive_bias=0.1, precision="mixed_float16")
+    trainer = train.Trainer(model, data, tmp_path, train.TrainConfig(batch_size=4, epochs=1, max_steps=3,
+                                                                      log_every=1, eval_limit=4,
+                                                                      final_ten_crop=False))
+    assert trainer.loss_scale is not None
+    step_fn, changed, scales = trainer._train_step, [], []
+
+    def watched(*args):
+        if not changed:
+            trainer.loss_scale.scale.assign(2.0 ** 40)   # float16 gradients times 2^40 overflow
+        before = [v.numpy().copy() for v in model.trainable_variables]
+        out = step_fn(*args)
+        changed.append(any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)))
+        scales.append(float(trainer.loss_scale.scale.numpy()))
+        if len(changed) == 1:
+            trainer.loss_scale.scale.assign(2.0 ** 8)
+        return out
+    trainer._train_step = watched
+    results = trainer.train()
+    assert results["steps"] == 3 and results["loss_scale_overflows"] == 1
+    assert changed == [False, True, True]   # the overflow step left the weights as they were; later steps trained
+    assert scales[0] == 2.0 ** 39           # and halved the scale
+    assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
+    assert "mixed_float16" in results["precision"]
