@@ -29,3 +29,12 @@ def lively_weights(model, seed=0):
         layer.set_weights([rng.normal(0, np.sqrt(2.0 / fan_in), kernel.shape).astype(np.float32),
                            rng.normal(0, 0.1, bias.shape).astype(np.float32)])
     return model
+
+
+@pytest.fixture
+def op_determinism():
+    """TensorFlow's deterministic kernels for one test, switched off again after it (it is process-wide)."""
+    from tensorflow.python.framework import config
+    config.enable_op_determinism()
+    yield
+    config.disable_op_determinism()

@@ -16,6 +16,7 @@ def run_script(name, *args, timeout=240):
     return result
 
 
+@pytest.mark.slow
 def test_architecture_table_is_exact_and_the_cost_model_explains_the_timing_claim(tmp_path):
     run_script("architecture", f"--out_dir={tmp_path}")
     rows = json.loads((tmp_path / "architecture.json").read_text())["rows"]
@@ -35,6 +36,7 @@ FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
 @pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2),
                                          ("relu_vs_tanh", 2), ("drop_layer", 3), ("tiny_imagenet", 5),
                                          ("ten_crop", 1)])
+@pytest.mark.slow
 def test_quick_modes_write_their_outputs(tmp_path, script, rows):
     if script == "tiny_imagenet" and not (SHARED_DATA / "tiny-imagenet-10").is_dir():
         pytest.skip("../shared/data/tiny-imagenet-10 is not beside the repository")
@@ -54,6 +56,7 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
         assert f"gain {top1:.2f} (one seed)" in gains[0]
 
 
+@pytest.mark.slow
 def test_benchmark_prints_and_writes_its_figures(tmp_path):
     out = tmp_path / "bench.json"
     run_script("benchmark", "--input_size=32", "--batch_size=8", "--steps=1", "--warmup=1", "--repeats=2",
@@ -140,6 +143,7 @@ def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
     assert folder({"towers": 2}, train.TrainConfig(epochs=3, seed=1)) != baseline
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_reused_by_the_next_script_with_the_same_numbers(tmp_path):
     """Default-mode bookkeeping on a tiny budget: the second invocation trains nothing and reports the same."""
     budget = ["--train_limit=128", "--epochs=1", "--seeds=1", "--data_dir=", f"--runs_dir={tmp_path / 'runs'}"]
@@ -151,6 +155,7 @@ def test_a_finished_run_is_reused_by_the_next_script_with_the_same_numbers(tmp_p
     assert sum("reused the finished run" in note for note in again["notes"]) == 2
 
 
+@pytest.mark.slow
 def test_dropout_draws_its_curves_and_times_convergence(tmp_path):
     """Two whole epochs per net (a tiny budget) so that there are curves: the figure and the iterations note."""
     run_script("dropout", "--train_limit=128", "--epochs=2", "--seeds=1", "--data_dir=", "--runs_dir=",

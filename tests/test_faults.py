@@ -193,6 +193,7 @@ def test_a_checkpoint_of_another_network_is_an_error_not_a_partial_restore(small
 
 
 # --- finished runs, resuming with other settings ----------------------------------------------------------------
+@pytest.mark.slow
 def test_a_finished_run_trains_nothing_when_rerun(small_data, tmp_path):
     first = trainer(small_data, tmp_path, epochs=3, max_steps=3).train()
     again = trainer(small_data, tmp_path, epochs=3, max_steps=3).train()
@@ -207,6 +208,7 @@ def test_a_finished_run_trains_nothing_when_rerun(small_data, tmp_path):
     assert longer["steps"] == 5
 
 
+@pytest.mark.slow
 def test_resuming_with_a_new_learning_rate_applies_it_and_records_it(small_data, tmp_path):
     trainer(small_data, tmp_path, epochs=2, max_steps=3).train()
     t = trainer(small_data, tmp_path, epochs=2, max_steps=6, learning_rate=0.002)
@@ -260,6 +262,7 @@ def blowing_up(step_fn, start, nan_at):
     return step
 
 
+@pytest.mark.slow
 def test_after_a_blow_up_the_checkpoint_from_before_it_is_kept_named_and_resumable(small_data, tmp_path):
     t = trainer(small_data, tmp_path, epochs=5, checkpoint_every=2, keep_checkpoints=1, eval_limit=16)
     t._train_step = blowing_up(t._train_step, start=7, nan_at=13)   # checkpoints at 2, 4, 6 healthy; 8, 10, 12 not
@@ -276,6 +279,7 @@ def test_after_a_blow_up_the_checkpoint_from_before_it_is_kept_named_and_resumab
     assert t.history["changes"][-1]["why"] == "the loss diverged at step 13"
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_saving_is_one_line_and_loses_nothing(small_data, tmp_path, monkeypatch):
     real_write = checkpoints.write_files
 
@@ -302,6 +306,7 @@ class Killed(BaseException):
     """A kill, injected between two writes."""
 
 
+@pytest.mark.slow
 def test_history_and_checkpoint_agree_after_a_kill_between_their_writes(small_data, tmp_path, monkeypatch):
     real_write = checkpoints.write_files
 
