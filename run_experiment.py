@@ -21,7 +21,8 @@ flags.DEFINE_string("towers", "2", "2 (the paper's two towers), 1 (the one-GPU b
                     "single-device net) or grouped (the towers as grouped convolutions on one device).")
 flags.DEFINE_string("gpus", None, "Device indices, one per tower (default 0,1 for two towers, 0 otherwise). "
                     "With fewer GPUs than named, logical devices are carved out of one GPU or the CPU.")
-flags.DEFINE_integer("gpu_memory_mb", None, "Memory of each logical device when one GPU is split in two (default 5120).")
+flags.DEFINE_integer("gpu_memory_mb", None, "Memory of each logical device when one GPU is split in two (default: "
+                     "the card's memory less 1 GB or a tenth, shared evenly; 5120 when it cannot be read).")
 flags.DEFINE_bool("summary", False, "Print the per-layer table of the network and exit.")
 flags.DEFINE_integer("input_size", None, "227 (default for ImageNet), 224 (+3 zero pixels, PAPER.md 4), or 32 "
                      "(the small-image geometry, default for CIFAR-10).")
@@ -243,14 +244,19 @@ def train(devices):
     data = load_data(defaults["input_size"])
     config = run_config(defaults, data)
     run_dir = FLAGS.run_dir or f"runs/{FLAGS.dataset}-towers{FLAGS.towers}"
+    model = runs.build_from_config(config, devices)
+    from replica import memory
+    try:
+        memory.check_batch_fits(model, FLAGS.batch_size // (workers.count if workers else 1))
+    except UserError as e:
+        fail(str(e))
     if workers is None or workers.is_chief:
         prepare_run_dir(run_dir, config)
-    model = runs.build_from_config(config, devices)
     recipe = train_lib.TrainConfig(
         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
         weight_decay=FLAGS.weight_decay, decay_biases=FLAGS.decay_biases, epochs=defaults["epochs"],
         lr_drop_factor=FLAGS.lr_drop_factor, lr_drops=FLAGS.lr_drops, lr_patience=FLAGS.lr_patience,
-        seed=FLAGS.seed, deterministic=FLAGS.deterministic, max_steps=FLAGS.max_steps,
+        seed=FLAGS.seed, max_steps=FLAGS.max_steps,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, eval_limit=FLAGS.eval_limit,
         final_ten_crop=FLAGS.ten_crop)
     flag_values = {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])}

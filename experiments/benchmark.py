@@ -326,8 +326,11 @@ def main(argv):
         row["roofline_fraction_float32"] = row["roofline_fraction"] * peak / peak_float32
     row["precision_in_force"] = in_force
     row["cores_per_device"] = FLAGS.cores_per_device or None
+    import datetime
     from experiments import report
     row["machine"] = report.machine()
+    row["command"] = report.command_line()
+    row["date"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
     for key, value in row.items():
         print(f"{key:>36}: {value}")
     if FLAGS.json:

@@ -85,10 +85,11 @@ def _short(error):
     return " ".join(str(error).split())[:240] or type(error).__name__
 
 
-def restore_newest(checkpoint, directory):
+def restore_newest(checkpoint, directory, writer=True):
     """Restore the newest sound checkpoint of `directory` into `checkpoint`; returns its prefix, or None when the
-    folder holds none. Damaged newer ones are moved to `damaged/` and named in one warning; a checkpoint of
-    another network is a CheckpointMismatch, never a partial restore."""
+    folder holds none. Damaged newer ones are named in one warning and, by the folder's `writer` (the chief of a
+    multi-worker run), moved to `damaged/`; a checkpoint of another network is a CheckpointMismatch, never a
+    partial restore."""
     damaged = []
     for prefix in reversed(complete(directory)):
         why = damage(prefix)
@@ -99,10 +100,12 @@ def restore_newest(checkpoint, directory):
         if why is not None:
             raise CheckpointMismatch(f"{prefix} does not hold this network ({why})")
         for bad, reason in damaged:
-            set_aside(bad, "damaged")
+            if writer:
+                set_aside(bad, "damaged")
             logging.warning("checkpoint %s is damaged (%s): moved to %s; resuming from %s", bad, reason,
                             pathlib.Path(directory) / "damaged", prefix)
-        write_index(directory)
+        if writer:
+            write_index(directory)
         return prefix
     if damaged:
         bad, reason = damaged[0]

@@ -5,6 +5,7 @@ physical GPUs than named, one GPU (or, with no GPU, the CPU) is split into logic
 starts, so the same code path runs with physical and simulated devices.
 """
 import dataclasses
+import subprocess
 
 import tensorflow as tf
 from absl import logging
@@ -33,15 +34,15 @@ def num_towers(towers):
 
 @dataclasses.dataclass(frozen=True)
 class DevicePlan:
-    """Where the towers go: `names[i]` is tower i's device; `carve` logical devices are split out of `parent`."""
+    """Where the towers go: `names[i]` is tower i's device; `carve` logical devices are split out of the first
+    physical device of `kind` (physical GPU 0, or the CPU)."""
     names: tuple
     kind: str            # "GPU" or "CPU"
     carve: int = 0       # how many logical devices to create (0: use physical devices as they are)
-    parent: int = 0      # which physical device is split
 
     def describe(self):
         if self.carve:
-            what = f"physical GPU {self.parent}" if self.kind == "GPU" else "the CPU"
+            what = "physical GPU 0" if self.kind == "GPU" else "the CPU"
             return f"simulating {self.carve} devices by splitting {what} into logical devices: {list(self.names)}"
         return f"towers on physical devices {list(self.names)}"
 
@@ -74,7 +75,46 @@ def plan_devices(towers, gpu_ids, physical_gpus):
     return DevicePlan(names * n if len(names) == 1 else names, kind, carve=carve)
 
 
-DEFAULT_SPLIT_GPU_MB = 5120   # per logical device when one GPU is split: two fit a 12 GB card; --gpu_memory_mb
+DEFAULT_SPLIT_GPU_MB = 5120   # per logical device when a GPU's memory cannot be read: two fit a 12 GB card
+SPLIT_HEADROOM_MB = 1024      # left to the CUDA context, cuDNN's workspaces and the runtime when a GPU is split
+
+
+def gpu_memory_mb(index, query=None):
+    """Total memory of physical GPU `index` in MB, or None when it cannot be read. TensorFlow reports a GPU's
+    memory only once its runtime has started, too late to split it, so this asks the driver (nvidia-smi)."""
+    try:
+        return int(float((query or _nvidia_smi_memory)(index)))
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+
+
+def _nvidia_smi_memory(index):
+    command = ["nvidia-smi", f"--id={index}", "--query-gpu=memory.total", "--format=csv,noheader,nounits"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
+    return result.stdout.strip().splitlines()[0]
+
+
+_carved_limits_mb = {}   # logical GPU device name -> the memory limit it was created with
+
+
+def device_memory_mb(name):
+    """The memory a GPU tower device can use in MB (a logical device's limit, or the card's memory less the
+    headroom); None for a CPU device or a card whose memory cannot be read."""
+    if "GPU" not in name:
+        return None
+    if name in _carved_limits_mb:
+        return _carved_limits_mb[name]
+    total = gpu_memory_mb(int(name.rsplit(":", 1)[1]))
+    return total - max(SPLIT_HEADROOM_MB, total // 10) if total else None
+
+
+def split_memory_mb(total_mb, parts):
+    """Each logical device's memory limit when a GPU of `total_mb` is split into `parts`: what is left after the
+    headroom (1 GB or a tenth of the card, whichever is more), shared evenly; DEFAULT_SPLIT_GPU_MB when the card's
+    memory is unknown."""
+    if not total_mb:
+        return DEFAULT_SPLIT_GPU_MB
+    return max(256, (total_mb - max(SPLIT_HEADROOM_MB, total_mb // 10)) // parts)
 
 
 def apply_plan(plan, gpu_memory_mb=None, verify=True):
@@ -85,14 +125,16 @@ def apply_plan(plan, gpu_memory_mb=None, verify=True):
     strategy must be created first); the devices are then checked when the model is built.
     """
     if plan.carve:
-        physical = tf.config.list_physical_devices(plan.kind)[plan.parent]
-        limit = (gpu_memory_mb or DEFAULT_SPLIT_GPU_MB) if plan.kind == "GPU" else None
+        physical = tf.config.list_physical_devices(plan.kind)[0]
+        limit = (gpu_memory_mb or split_memory_mb(gpu_memory_mb(0), plan.carve)) if plan.kind == "GPU" else None
         config = [tf.config.LogicalDeviceConfiguration(memory_limit=limit)] * plan.carve
         try:
             tf.config.set_logical_device_configuration(physical, config)
             if plan.kind == "CPU":
-                share_cores(plan.carve)
-            logging.info(plan.describe())
+                share_cores(plan.carve)   # CPU only: each simulated device's thread pool
+            else:
+                _carved_limits_mb.update({name: limit for name in plan.names})
+            logging.info(plan.describe() + (f", {limit} MB each" if limit else ""))
         except RuntimeError:
             pass  # TensorFlow has started; check below that what exists is enough
     if not verify:

@@ -102,16 +102,16 @@ def write_cifar10_slice(source_dir, target_dir, train=2000, test=500, per_file=1
         with open(pathlib.Path(source_dir) / name, "rb") as f:
             return pickle.load(f, encoding="bytes")
 
-    def write(name, batch, lo, hi):
-        out = {b"batch_label": f"slice: images {lo}-{hi - 1}".encode(), b"labels": list(batch[b"labels"][lo:hi]),
+    def write(name, batch, lo, hi, source):
+        out = {b"batch_label": f"slice: images {lo}-{hi - 1} of {source}".encode(), b"labels": list(batch[b"labels"][lo:hi]),
                b"data": np.ascontiguousarray(batch[b"data"][lo:hi]), b"filenames": list(batch[b"filenames"][lo:hi])}
         with open(target / name, "wb") as f:
             pickle.dump(out, f, protocol=4)
 
     source_train = load("data_batch_1")
     for k, lo in enumerate(range(0, train, per_file)):
-        write(f"data_batch_{k + 1}", source_train, lo, min(lo + per_file, train))
-    write("test_batch", load("test_batch"), 0, test)
+        write(f"data_batch_{k + 1}", source_train, lo, min(lo + per_file, train), "data_batch_1")
+    write("test_batch", load("test_batch"), 0, test, "test_batch")
 
 
 # --- statistics of the training set -----------------------------------------------------------------------------
@@ -485,3 +485,10 @@ def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False,
                            cache_decoded=cache_decoded, train_limit=train_limit,
                            pca_colour_augment=pca_colour_augment, augment=augment)
     raise DataError(f"unknown data set {dataset!r}; use cifar10 or imagenet_folder")
+
+
+if __name__ == "__main__":   # python -m replica.input_pipeline SOURCE TARGET: cut the shipped CIFAR-10 slice
+    import sys
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m replica.input_pipeline <cifar-10-batches-py folder> <target folder>")
+    write_cifar10_slice(sys.argv[1], sys.argv[2])

@@ -16,9 +16,6 @@ from replica import layers as L
 from replica import paper
 from replica import precision as precision_lib
 
-TOWER_CHOICES = (2, 1, "merged", "grouped")
-
-
 @dataclasses.dataclass(frozen=True)
 class Geometry:
     """How conv1 and the pools meet the input size; everything above conv1 is the paper's."""

@@ -7,8 +7,6 @@ one file.
 
 # --- PAPER.md 1 (paper 3.2, 3.5, Fig. 2): the two towers -------------------------------------------------------
 INPUT_SIZE = 227                 # PAPER.md 4: 224 + 3 implicit zero pixels, or a 227 crop; both give 55x55.
-KRIZHEVSKY_CROP = 224            # the crop of Krizhevsky's code, zero-padded by 3 at the bottom/right.
-KRIZHEVSKY_PAD = 3
 CONV1_KERNEL, CONV1_STRIDE = 11, 4
 CONV2_KERNEL = 5
 CONV345_KERNEL = 3
@@ -60,8 +58,6 @@ PARAMS = {"2": 60_965_224, "1": 59_798_312, "merged": 62_378_344}
 FORWARD_MACS_M = {"2": 724.4, "1": 391.5, "merged": 1135.3}
 FIG2_NEURONS = (253_440, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000)
 FIG2_INCONSISTENT = 253_440      # 96 x 55 x 48; the maps give 55 x 55 x 96 = 290,400
-ABSTRACT_NEURONS = 650_000
-ABSTRACT_PARAMS = 60_000_000
 CROSS_TOWER_BYTES = 234_496      # forward, per image, float32
 
 # Hardware of the paper (paper 5) for the timing cost model.

@@ -32,8 +32,8 @@ def short_device(name):
     return name.split("/device:")[-1] if name else "default"
 
 
-def conv_macs(kernel_shape, output_shape, groups=1):
-    """Multiply-adds of a convolution: every output value costs kh * kw * (input maps / groups)."""
+def conv_macs(kernel_shape, output_shape):
+    """Multiply-adds of a convolution: every output value costs kh * kw * (input maps of its group)."""
     kh, kw, cin_per_group, _ = kernel_shape
     return int(np.prod(output_shape)) * kh * kw * cin_per_group
 

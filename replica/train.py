@@ -51,7 +51,6 @@ class TrainConfig:
     lr_drops: int = paper.LR_DROPS
     lr_patience: int = 2                # ours: epochs without improvement before a drop (the paper gives none)
     seed: int = 0
-    deterministic: bool = False
     max_steps: int = 0                  # ours: stop after this many steps in all (0: no limit)
     checkpoint_every: int = 500         # steps; a checkpoint is also written at each epoch's end
     keep_checkpoints: int = 3
@@ -231,7 +230,7 @@ class Trainer:
         if self.is_chief:
             checkpoints.remove_partial_writes(self.checkpoint_dir)
         diverged = self._read_diverged()
-        latest = checkpoints.restore_newest(self.checkpoint, self.checkpoint_dir)
+        latest = checkpoints.restore_newest(self.checkpoint, self.checkpoint_dir, writer=self.is_chief)
         if not latest:
             return False
         step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())

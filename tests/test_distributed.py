@@ -66,7 +66,7 @@ def test_two_workers_equal_one_process_on_the_global_batch(tmp_path, op_determin
     model = replica.build_model(2, num_classes=10, input_size=32, devices=replica.tower_devices(2, "0,1"),
                                 positive_bias=0.1)
     config = train.TrainConfig(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False,
-                               epochs=1, max_steps=3, deterministic=True)
+                               epochs=1, max_steps=3)
     train.Trainer(model, ip.load_data("cifar10", train_limit=64), tmp_path / "one", config).train()
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "workers" / "checkpoints")))
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 3
