@@ -13,9 +13,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import checkpoints, input_pipeline, kernels, paper, precision, runs
+from replica import checkpoints, input_pipeline, kernels, paper, precision, runs, schedule
 from replica import evaluate as evaluate_lib
 from replica.errors import UserError
+from replica.optimizer import PaperSGD  # noqa: F401  (the Trainer's optimizer; also replica.train.PaperSGD)
 from replica.runs import write_json_atomically  # noqa: F401  (the one atomic JSON writer, used by experiments/)
 
 
@@ -66,58 +67,6 @@ def set_determinism(seed, deterministic):
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-
-
-class PaperSGD:
-    """v <- momentum * v - weight_decay * lr * w - lr * grad;  w <- w + v   (PAPER.md 3, paper 5).
-
-    Keras' SGD(weight_decay=...) decays the weights outside the momentum, which is not this rule. Each velocity
-    lives on its weight's device, so a tower's update never leaves its device.
-    """
-
-    def __init__(self, variables, momentum=paper.MOMENTUM, weight_decay=paper.WEIGHT_DECAY, decay_biases=False):
-        self.variables = list(variables)
-        self.momentum, self.weight_decay = momentum, weight_decay
-        self.decays = [weight_decay if (decay_biases or len(v.shape) > 1) else 0.0 for v in self.variables]
-        self.velocities = []
-        for var in self.variables:
-            with tf.device(var.value.device):
-                self.velocities.append(tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False,
-                                                   name=var.path.replace("/", "_") + "_velocity"))
-        self.by_device = self._by_device()
-        self.updates = {device: self._fused_update(indices) for device, indices in self.by_device.items()}
-
-    def _by_device(self):
-        """{device: indices of the variables that live there}: tower i's weights on tower i's device."""
-        groups = {}
-        for i, var in enumerate(self.variables):
-            groups.setdefault(var.value.device, []).append(i)
-        return groups
-
-    def _fused_update(self, indices):
-        """The rule for the variables at `indices` (all on one device), compiled by XLA into one pass over each
-        weight: read w, v and the gradient, write w and v, instead of five memory-bound passes
-        (docs/performance.md). XLA compiles a function for a single device, hence one function per device."""
-        weights = [self.variables[i].value for i in indices]
-        velocities = [self.velocities[i] for i in indices]
-        decays = [self.decays[i] for i in indices]
-        momentum = self.momentum
-
-        @tf.function(jit_compile=True)
-        def update(grads, learning_rate):
-            for w, v, grad, decay in zip(weights, velocities, grads, decays):
-                step = grad + decay * w if decay else grad
-                new_v = momentum * v - learning_rate * step
-                v.assign(new_v)
-                w.assign_add(new_v)
-        return update
-
-    def apply(self, grads, learning_rate):
-        """One update of every weight, each device's weights by its own compiled function on that device."""
-        learning_rate = tf.convert_to_tensor(learning_rate, tf.float32)
-        for device, indices in self.by_device.items():
-            with tf.device(device):
-                self.updates[device]([grads[i] for i in indices], learning_rate)
 
 
 def softmax_cross_entropy(logits, labels):
@@ -511,23 +460,22 @@ class Trainer:
         self.save(end_of_epoch=True)
 
     def _schedule(self, val_error):
-        """Divide the learning rate by 10 when the validation error stops improving; after the last drop's
-        plateau the run ends (the paper's "reduced three times prior to termination")."""
-        if val_error < float(self.state.best_error.numpy()):
-            self.state.best_error.assign(val_error)
-            self.state.epochs_without_improvement.assign(0)
-            return
-        self.state.epochs_without_improvement.assign_add(1)
-        if int(self.state.epochs_without_improvement.numpy()) < self.config.lr_patience:
-            return
-        self.state.epochs_without_improvement.assign(0)
-        if int(self.state.drops.numpy()) >= self.config.lr_drops:
+        """The plateau schedule (replica.schedule) on the state the checkpoint keeps."""
+        st = self.state
+        before = schedule.PlateauState(float(st.learning_rate.numpy()), float(st.best_error.numpy()),
+                                       int(st.epochs_without_improvement.numpy()), int(st.drops.numpy()),
+                                       bool(st.finished.numpy()))
+        after, event = schedule.after_epoch(before, val_error, self.config.lr_patience, self.config.lr_drops,
+                                            self.config.lr_drop_factor)
+        st.learning_rate.assign(after.learning_rate)
+        st.best_error.assign(after.best_error)
+        st.epochs_without_improvement.assign(after.stale_epochs)
+        st.drops.assign(after.drops)
+        st.finished.assign(after.finished)
+        if event == "drop":
+            logging.info("validation error stopped improving: learning rate now %.6f", after.learning_rate)
+        elif event == "end":
             logging.info("validation error stopped improving after the last drop: the run ends")
-            self.state.finished.assign(True)
-            return
-        self.state.drops.assign_add(1)
-        self.state.learning_rate.assign(self.state.learning_rate / self.config.lr_drop_factor)
-        logging.info("validation error stopped improving: learning rate now %.6f", float(self.state.learning_rate))
 
     def _finish(self, wall_seconds, images_per_second):
         epochs = self.history["epochs"]

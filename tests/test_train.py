@@ -211,3 +211,14 @@ def test_ctrl_c_during_a_step_checkpoints_that_step_as_taken(small_data, tmp_pat
         trainer.train()
     saved = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
     assert saved.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == len(calls) == 3
+
+
+def test_the_plateau_schedule_alone():
+    """Patience 2, two drops: a new best resets the count; the third plateau ends the run (no network needed)."""
+    from replica import schedule
+    state, events = schedule.PlateauState(0.01), []
+    for error in (0.5, 0.4, 0.45, 0.41, 0.39, 0.4, 0.4, 0.4, 0.4):
+        state, event = schedule.after_epoch(state, error, patience=2, drops=2, factor=10.0)
+        events.append(event)
+    assert events == [None, None, None, "drop", None, None, "drop", None, "end"]
+    assert state.learning_rate == pytest.approx(0.0001) and state.finished and state.best_error == 0.39
