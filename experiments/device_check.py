@@ -72,23 +72,13 @@ def cpu_flags():
         return []
 
 
-def lively(model, seed=0):
-    """Fan-in scaled weights, so every layer's output is far from zero and a comparison of logits can fail."""
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        kernel, bias = layer.get_weights()
-        fan_in = np.prod(kernel.shape[:-1])
-        layer.set_weights([rng.normal(0, np.sqrt(2.0 / fan_in), kernel.shape).astype(np.float32),
-                           rng.normal(0, 0.1, bias.shape).astype(np.float32)])
-    return model
-
-
 def check_placement(two, input_size):
     """{"checked": gradient ops of tower layers found, "misplaced": [...]} for one compiled training step."""
     import tensorflow as tf
     from replica import profiling
-    model = lively(__import__("replica").build_model(2, num_classes=10, input_size=input_size, devices=two))
+    import replica
+    model = replica.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
+                                                                devices=two))
 
     @tf.function
     def step(x):
@@ -114,7 +104,8 @@ def check_equivalence(two, input_size):
     import tensorflow as tf
     import replica
     from replica import input_pipeline
-    towers = lively(replica.build_model(2, num_classes=10, input_size=input_size, devices=two))
+    towers = replica.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
+                                                                 devices=two))
     one = replica.build_model(2, num_classes=10, input_size=input_size, devices=[two[0], two[0]])
     replica.copy_weights(towers, one)
     layouts = {"towers on one device": one, "grouped convolutions": replica.to_grouped(towers),

@@ -65,3 +65,15 @@ def copy_weights(source, target):
     for layer in source.layers:
         target.get_layer(layer.name).set_weights(layer.get_weights())
     return target
+
+
+def lively_weights(model, seed=0):
+    """Replace the paper's N(0, 0.01) weights by fan-in scaled ones, so every layer's output is far from zero
+    and a comparison of logits can fail (with 0.01 the logits of a fresh net are all but constant)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        kernel, bias = layer.get_weights()
+        fan_in = np.prod(kernel.shape[:-1])
+        layer.set_weights([rng.normal(0, np.sqrt(2.0 / fan_in), kernel.shape).astype(np.float32),
+                           rng.normal(0, 0.1, bias.shape).astype(np.float32)])
+    return model
