@@ -178,8 +178,9 @@ def print_summary(devices):
     towers = towers_value(FLAGS.towers)
     model = replica.build_model(towers, num_classes=FLAGS.num_classes or 1000, devices=devices,
                                 input_size=FLAGS.input_size or 227, **model_options())
+    from replica import precision
     print(f"AlexNet, --towers={FLAGS.towers}, input {model.geometry.input_size}x{model.geometry.input_size}x3, "
-          f"devices {devices}")
+          f"devices {devices}, precision {precision.in_force(FLAGS.precision)}")
     print(replica.format_table(replica.layer_table(model), towers))
 
 

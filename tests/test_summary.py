@@ -34,6 +34,7 @@ def test_cli_summary_prints_the_table():
     result = run_cli("--towers=2", "--gpus=0,1", "--summary")
     assert result.returncode == 0, result.stderr
     assert "60,965,224 matches" in result.stdout and "fc7_1" in result.stdout and "234,496" in result.stdout
+    assert "precision float32 (TensorFloat-32 off" in result.stdout
 
 
 @pytest.mark.parametrize("args,message", [
