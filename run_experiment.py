@@ -14,9 +14,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from replica import choices, paper  # noqa: E402
 from replica.errors import UserError  # noqa: E402
+from replica.train import TrainConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
+RECIPE = TrainConfig()   # the recipe's defaults: the paper's constants (replica/paper.py) and ours (TrainConfig)
 flags.DEFINE_string("towers", "2", "2 (the paper's two towers), 1 (the one-GPU baseline), merged (dense "
                     "single-device net) or grouped (the towers as grouped convolutions on one device).")
 flags.DEFINE_string("gpus", None, "Device indices, one per tower (default 0,1 for two towers, 0 otherwise). "
@@ -30,7 +33,7 @@ flags.DEFINE_integer("num_classes", None, "Classes of fc8 (default: the data set
 flags.DEFINE_enum("lrn", "paper", ["paper", "cuda-convnet", "none"], "LRN constants (PAPER.md 3).")
 flags.DEFINE_enum("pooling", "overlapping", ["overlapping", "non-overlapping"], "3/2 or 2/2 max pooling.")
 flags.DEFINE_enum("activation", "relu", ["relu", "tanh"], "Non-linearity after every layer but fc8.")
-flags.DEFINE_float("dropout", 0.5, "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")
+flags.DEFINE_float("dropout", paper.DROPOUT_RATE, "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")
 flags.DEFINE_enum("drop_layer", "none", ["none", "conv3", "conv4"], "Build the net without this middle conv layer "
                   "(paper 7; experiments/drop_layer.py).")
 flags.DEFINE_enum("precision", "float32", ["float32", "tf32", "mixed_bfloat16", "mixed_float16"],
@@ -53,29 +56,29 @@ flags.DEFINE_integer("train_limit", 0, "Train on N training images only (0: all)
                      "evenly over an image folder's sorted files.")
 
 # the recipe (PAPER.md 3)
-flags.DEFINE_integer("batch_size", 128, "Images per step.")
-flags.DEFINE_float("learning_rate", 0.01, "Initial learning rate.")
-flags.DEFINE_float("momentum", 0.9, "Momentum.")
-flags.DEFINE_float("weight_decay", 0.0005, "Weight decay, coupled through the momentum.")
-flags.DEFINE_bool("decay_biases", False, "Apply weight decay to the biases too.")
+flags.DEFINE_integer("batch_size", RECIPE.batch_size, "Images per step.")
+flags.DEFINE_float("learning_rate", RECIPE.learning_rate, "Initial learning rate.")
+flags.DEFINE_float("momentum", RECIPE.momentum, "Momentum.")
+flags.DEFINE_float("weight_decay", RECIPE.weight_decay, "Weight decay, coupled through the momentum.")
+flags.DEFINE_bool("decay_biases", RECIPE.decay_biases, "Apply weight decay to the biases too.")
 flags.DEFINE_integer("epochs", None, "Epochs at most (default 90 for ImageNet, 10 for CIFAR-10).")
-flags.DEFINE_integer("lr_patience", 2, "Epochs without a lower validation error before the learning rate drops.")
-flags.DEFINE_integer("lr_drops", 3, "How many times the learning rate is divided before the run ends.")
-flags.DEFINE_float("lr_drop_factor", 10.0, "What each drop divides the learning rate by.")
-flags.DEFINE_integer("max_steps", 0, "Stop after this many steps in all (0: no limit).")
+flags.DEFINE_integer("lr_patience", RECIPE.lr_patience, "Epochs without a lower validation error before the learning rate drops.")
+flags.DEFINE_integer("lr_drops", RECIPE.lr_drops, "How many times the learning rate is divided before the run ends.")
+flags.DEFINE_float("lr_drop_factor", RECIPE.lr_drop_factor, "What each drop divides the learning rate by.")
+flags.DEFINE_integer("max_steps", RECIPE.max_steps, "Stop after this many steps in all (0: no limit).")
 
 # the run
 flags.DEFINE_string("run_dir", None, "Run folder: checkpoints, TensorBoard logs, results.json "
                     "(default runs/<dataset>-towers<towers>).")
 flags.DEFINE_bool("resume", True, "Resume when the run folder has a checkpoint (--noresume refuses to touch one).")
-flags.DEFINE_integer("seed", 0, "Seed of the weights, the data order, the crops and the dropout masks.")
+flags.DEFINE_integer("seed", RECIPE.seed, "Seed of the weights, the data order, the crops and the dropout masks.")
 flags.DEFINE_bool("deterministic", False, "Op determinism (TensorFlow's enable_op_determinism): two runs with one "
                   "seed give the same losses on the same hardware, drivers and TensorFlow, CPU or GPU; not across GPU "
                   "models, CUDA/cuDNN versions or device layouts. On a GPU some ops run slower, and an op with no "
                   "deterministic kernel raises an error.")
-flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints (one is also written at each epoch's end).")
-flags.DEFINE_integer("log_every", 20, "Steps between progress lines and TensorBoard points.")
-flags.DEFINE_integer("eval_limit", 0, "Evaluate on at most N images at each epoch's end (0: all).")
+flags.DEFINE_integer("checkpoint_every", RECIPE.checkpoint_every, "Steps between checkpoints (one is also written at each epoch's end).")
+flags.DEFINE_integer("log_every", RECIPE.log_every, "Steps between progress lines and TensorBoard points.")
+flags.DEFINE_integer("eval_limit", RECIPE.eval_limit, "Evaluate on at most N images at each epoch's end (0: all).")
 flags.DEFINE_bool("ten_crop", True, "Also evaluate with the 10 crops at the end.")
 flags.DEFINE_bool("eval_only", False, "Evaluate --checkpoint and exit.")
 flags.DEFINE_string("checkpoint", None, "With --eval_only: a run folder or a checkpoint path.")
@@ -86,11 +89,6 @@ flags.DEFINE_integer("workers", 1, "Data-parallel workers; above 1 the cluster i
 flags.DEFINE_string("worker_hosts", None, "host:port of every worker, comma-separated (writes TF_CONFIG).")
 flags.DEFINE_integer("task_index", 0, "This worker's index in --worker_hosts (0 is the chief).")
 flags.DEFINE_integer("peer_timeout", 60, "Seconds a worker waits for its peers (start-up and each all-reduce).")
-
-
-def towers_value(text):
-    from replica.runs import towers_value as parse
-    return parse(text)
 
 
 def fail(message):
@@ -107,19 +105,16 @@ def parse_flags(argv):
         fail(f"{e}; python run_experiment.py --helpfull lists the flags")
 
 
-INPUT_SIZES = {"cifar10": (32, 24), "imagenet_folder": (227, 224)}
-
-
 def flag_problems():
     """Every flag's range and every combination that cannot work, checked before any work starts."""
     f = FLAGS
     checks = [
-        (f.towers in ("1", "2", "merged", "grouped"), f"--towers={f.towers} is not one of 2, 1, merged, grouped"),
+        (f.towers in choices.TOWERS, f"--towers={f.towers} is not one of {', '.join(choices.TOWERS)}"),
         (f.gpus is None or f.gpus.strip() != "", "--gpus is empty: name one device index per tower, e.g. --gpus=0,1"),
         (f.gpu_memory_mb is None or f.gpu_memory_mb > 0, f"--gpu_memory_mb={f.gpu_memory_mb} must be positive"),
-        (f.input_size is None or f.input_size in INPUT_SIZES[f.dataset],
+        (f.input_size is None or f.input_size in choices.DATASETS[f.dataset]["input_sizes"],
          f"--input_size={f.input_size} does not fit --dataset={f.dataset}: use one of "
-         f"{', '.join(map(str, INPUT_SIZES[f.dataset]))}"),
+         f"{', '.join(map(str, choices.DATASETS[f.dataset]['input_sizes']))}"),
         (f.num_classes is None or f.num_classes >= 2, f"--num_classes={f.num_classes} must be at least 2"),
         (0 <= f.dropout < 1, f"--dropout={f.dropout:g} must be in [0, 1)"),
         (f.positive_bias is None or abs(f.positive_bias) < 1e3, f"--positive_bias={f.positive_bias} is not a bias"),
@@ -151,10 +146,10 @@ def validate_flags():
 
 def resolve_devices():
     import replica
-    gpus = FLAGS.gpus or ("0,1" if FLAGS.towers == "2" else "0")
+    gpus = FLAGS.gpus or choices.default_gpus(FLAGS.towers)
     try:
         # not verified here: a multi-worker run must create its strategy before TensorFlow's runtime starts
-        return replica.tower_devices(towers_value(FLAGS.towers), gpus, FLAGS.gpu_memory_mb, verify=False)
+        return replica.tower_devices(choices.towers_value(FLAGS.towers), gpus, FLAGS.gpu_memory_mb, verify=False)
     except replica.DeviceError as e:
         fail(str(e))
 
@@ -166,16 +161,14 @@ def model_options():
 
 
 def dataset_defaults():
-    """Defaults that depend on the data set: CIFAR-10's small geometry and Caffe's bias (README, deviations)."""
-    cifar = FLAGS.dataset == "cifar10"
-    return {"input_size": FLAGS.input_size or (32 if cifar else 227),
-            "positive_bias": FLAGS.positive_bias if FLAGS.positive_bias is not None else (0.1 if cifar else 1.0),
-            "epochs": FLAGS.epochs or (10 if cifar else 90)}
+    """The flags whose defaults depend on the data set (replica.choices.DATASETS), resolved."""
+    return {name: choices.dataset_default(FLAGS.dataset, name, FLAGS[name].value)
+            for name in ("input_size", "positive_bias", "epochs")}
 
 
 def print_summary(devices):
     import replica
-    towers = towers_value(FLAGS.towers)
+    towers = choices.towers_value(FLAGS.towers)
     model = replica.build_model(towers, num_classes=FLAGS.num_classes or 1000, devices=devices,
                                 input_size=FLAGS.input_size or 227, **model_options())
     from replica import precision
@@ -290,7 +283,8 @@ def evaluate_only(devices):
         fail("--eval_only needs --checkpoint=<run folder or checkpoint path>")
     try:
         _, checkpoint, config = runs.find_run(FLAGS.checkpoint)
-        if FLAGS["towers"].present and runs.towers_value(config["towers"]) != towers_value(FLAGS.towers):
+        if FLAGS["towers"].present and choices.towers_value(config["towers"]) != choices.towers_value(
+                FLAGS.towers):
             fail(f"the checkpoint holds --towers={config['towers']}, not --towers={FLAGS.towers}")
         FLAGS.dataset, FLAGS.data_dir = config["dataset"], config["data_dir"]
         data = load_data(config["input_size"])

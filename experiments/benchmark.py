@@ -222,7 +222,8 @@ def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, infe
 
 
 def default_gpus(towers):
-    return FLAGS.gpus or ("0,1" if towers == "2" else "0")
+    from replica import choices
+    return FLAGS.gpus or choices.default_gpus(towers)
 
 
 def run_in_process(towers, gpus, batch, device_time=False):
@@ -301,7 +302,7 @@ def main(argv):
         return sweep()
     if FLAGS.compare_layouts:
         return compare_layouts(FLAGS.compare_layouts)
-    from replica.runs import towers_value
+    from replica.choices import towers_value
     if FLAGS.cores_per_device:   # before TensorFlow starts; one thread pool per simulated device
         count = len(set(default_gpus(FLAGS.towers).split(",")))
         devices_lib.share_cores(count, cores=FLAGS.cores_per_device * count)

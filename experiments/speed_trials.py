@@ -152,7 +152,7 @@ def paired_steps(variants):
     import tensorflow as tf
     import replica
     from replica import train
-    from replica.runs import towers_value
+    from replica.choices import towers_value
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3], stddev=50.0)
     y = tf.random.uniform([FLAGS.batch_size], maxval=1000, dtype=tf.int64)
     step_number, learning_rate = tf.constant(0, tf.int64), tf.constant(1e-5)
@@ -293,9 +293,10 @@ def main(argv):
     from replica import devices as devices_lib
     if FLAGS.intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
-    from replica.runs import towers_value
+    from replica import choices
+    from replica.choices import towers_value
     DEVICES = devices_lib.tower_devices(towers_value(FLAGS.towers),
-                                        FLAGS.gpus or ("0,1" if FLAGS.towers == "2" else "0"))
+                                        FLAGS.gpus or choices.default_gpus(FLAGS.towers))
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
               "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial}
     for name, trial in trials.items():

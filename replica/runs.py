@@ -16,6 +16,7 @@ import pathlib
 import tensorflow as tf
 
 from replica import checkpoints
+from replica.choices import towers_value
 from replica import model as model_lib
 from replica.errors import UserError
 
@@ -26,10 +27,6 @@ RUN_DEFINING = ("towers", "input_size", "num_classes", "lrn", "pooling", "activa
 
 class RunError(UserError, ValueError):
     """A path that is not a usable run folder or checkpoint (the message says what to do)."""
-
-
-def towers_value(text):
-    return int(text) if str(text) in ("1", "2") else text
 
 
 def drop_layer_value(text):
