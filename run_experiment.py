@@ -52,6 +52,9 @@ flags.DEFINE_bool("augment", True, "Random crops and mirrors for training (off: 
 flags.DEFINE_string("cache_dir", None, "Where the mean image and PCA statistics of an image folder are cached "
                     "(default ~/.cache/alexnet-replica).")
 flags.DEFINE_bool("cache_decoded", False, "Keep the decoded 256x256 training images in memory.")
+flags.DEFINE_integer("validation_images", 0, "CIFAR-10: hold out the last N training images as the validation split "
+                     "the learning-rate schedule watches, so the test batch is only reported (0: the schedule "
+                     "watches the test batch, as before).")
 flags.DEFINE_integer("train_limit", 0, "Train on N training images only (0: all): CIFAR-10's first N, N spread "
                      "evenly over an image folder's sorted files.")
 
@@ -62,9 +65,12 @@ flags.DEFINE_float("momentum", RECIPE.momentum, "Momentum.")
 flags.DEFINE_float("weight_decay", RECIPE.weight_decay, "Weight decay, coupled through the momentum.")
 flags.DEFINE_bool("decay_biases", RECIPE.decay_biases, "Apply weight decay to the biases too.")
 flags.DEFINE_integer("epochs", None, "Epochs at most (default 90 for ImageNet, 10 for CIFAR-10).")
-flags.DEFINE_integer("lr_patience", RECIPE.lr_patience, "Epochs without a lower validation error before the learning rate drops.")
+flags.DEFINE_integer("lr_patience", RECIPE.lr_patience, "Epochs without a lower validation error before the "
+                     "learning rate drops.")
 flags.DEFINE_integer("lr_drops", RECIPE.lr_drops, "How many times the learning rate is divided before the run ends.")
 flags.DEFINE_float("lr_drop_factor", RECIPE.lr_drop_factor, "What each drop divides the learning rate by.")
+flags.DEFINE_list("lr_drop_epochs", [], "A fixed schedule instead of the plateau rule: divide the learning rate by "
+                  "--lr_drop_factor at the end of each of these epochs (e.g. 20,30).")
 flags.DEFINE_integer("max_steps", RECIPE.max_steps, "Stop after this many steps in all (0: no limit).")
 
 # the run
@@ -76,7 +82,8 @@ flags.DEFINE_bool("deterministic", False, "Op determinism (TensorFlow's enable_o
                   "seed give the same losses on the same hardware, drivers and TensorFlow, CPU or GPU; not across GPU "
                   "models, CUDA/cuDNN versions or device layouts. On a GPU some ops run slower, and an op with no "
                   "deterministic kernel raises an error.")
-flags.DEFINE_integer("checkpoint_every", RECIPE.checkpoint_every, "Steps between checkpoints (one is also written at each epoch's end).")
+flags.DEFINE_integer("checkpoint_every", RECIPE.checkpoint_every, "Steps between checkpoints (one is also written at "
+                     "each epoch's end).")
 flags.DEFINE_integer("log_every", RECIPE.log_every, "Steps between progress lines and TensorBoard points.")
 flags.DEFINE_integer("eval_limit", RECIPE.eval_limit, "Evaluate on at most N images at each epoch's end (0: all).")
 flags.DEFINE_bool("ten_crop", True, "Also evaluate with the 10 crops at the end.")
@@ -119,6 +126,11 @@ def flag_problems():
         (0 <= f.dropout < 1, f"--dropout={f.dropout:g} must be in [0, 1)"),
         (f.positive_bias is None or abs(f.positive_bias) < 1e3, f"--positive_bias={f.positive_bias} is not a bias"),
         (f.train_limit >= 0, f"--train_limit={f.train_limit} must be 0 (all) or positive"),
+        (f.validation_images >= 0, f"--validation_images={f.validation_images} must be 0 or positive"),
+        (f.validation_images == 0 or f.dataset == "cifar10",
+         "--validation_images holds out CIFAR-10 training images; an image folder's val/ is its validation split"),
+        (all(e.isdigit() and int(e) > 0 for e in f.lr_drop_epochs),
+         f"--lr_drop_epochs={','.join(f.lr_drop_epochs)} must list epochs, e.g. 20,30"),
         (0 <= f.momentum < 1, f"--momentum={f.momentum:g} must be in [0, 1)"),
         (f.weight_decay >= 0, f"--weight_decay={f.weight_decay:g} must be 0 or positive"),
         (f.epochs is None or f.epochs >= 1, f"--epochs={f.epochs} must be at least 1"),
@@ -183,7 +195,8 @@ def load_data(input_size):
         return input_pipeline.load_data(FLAGS.dataset, FLAGS.data_dir, input_size=input_size,
                                         pca_colour_augment=FLAGS.pca_colour, augment=FLAGS.augment,
                                         cache_dir=FLAGS.cache_dir, cache_decoded=FLAGS.cache_decoded,
-                                        train_limit=FLAGS.train_limit or None)
+                                        train_limit=FLAGS.train_limit or None,
+                                        validation_images=FLAGS.validation_images)
     except UserError as e:
         fail(str(e))
 
@@ -251,6 +264,7 @@ def train(devices):
         weight_decay=FLAGS.weight_decay, decay_biases=FLAGS.decay_biases, epochs=defaults["epochs"],
         lr_drop_factor=FLAGS.lr_drop_factor, lr_drops=FLAGS.lr_drops, lr_patience=FLAGS.lr_patience,
         seed=FLAGS.seed, max_steps=FLAGS.max_steps,
+        lr_drop_epochs=tuple(sorted(int(e) for e in FLAGS.lr_drop_epochs)),
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, eval_limit=FLAGS.eval_limit,
         final_ten_crop=FLAGS.ten_crop)
     flag_values = {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])}
@@ -286,7 +300,9 @@ def evaluate_only(devices):
         if FLAGS["towers"].present and choices.towers_value(config["towers"]) != choices.towers_value(
                 FLAGS.towers):
             fail(f"the checkpoint holds --towers={config['towers']}, not --towers={FLAGS.towers}")
+        # the data as the run saw it: the mean image comes from the same training images
         FLAGS.dataset, FLAGS.data_dir = config["dataset"], config["data_dir"]
+        FLAGS.train_limit, FLAGS.validation_images = config.get("train_limit", 0), config.get("validation_images", 0)
         data = load_data(config["input_size"])
         model, _ = runs.load_trained(checkpoint, devices)
     except UserError as e:

@@ -24,11 +24,12 @@ def make_predict(model):
     return predict
 
 
-def evaluate(model, data, batch_size=128, ten_crop=False, limit=None, predict=None):
-    """{"top1_error", "top5_error", "images"} over the data set's evaluation split (fractions in [0, 1])."""
+def evaluate(model, data, batch_size=128, ten_crop=False, limit=None, predict=None, split="eval"):
+    """{"top1_error", "top5_error", "images"} over a split of the data set ("eval", or "val": the held-out
+    validation split), fractions in [0, 1]."""
     predict = predict or make_predict(model)
     top1 = top5 = count = 0
-    for images, labels in data.eval_batches(batch_size, ten_crop=ten_crop, limit=limit):
+    for images, labels in data.eval_batches(batch_size, ten_crop=ten_crop, limit=limit, split=split):
         e1, e5 = batch_errors(predict(images), labels)
         top1, top5, count = top1 + float(e1), top5 + float(e5), count + int(labels.shape[0])
     if not count:

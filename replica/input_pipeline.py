@@ -103,7 +103,8 @@ def write_cifar10_slice(source_dir, target_dir, train=2000, test=500, per_file=1
             return pickle.load(f, encoding="bytes")
 
     def write(name, batch, lo, hi, source):
-        out = {b"batch_label": f"slice: images {lo}-{hi - 1} of {source}".encode(), b"labels": list(batch[b"labels"][lo:hi]),
+        out = {b"batch_label": f"slice: images {lo}-{hi - 1} of {source}".encode(),
+               b"labels": list(batch[b"labels"][lo:hi]),
                b"data": np.ascontiguousarray(batch[b"data"][lo:hi]), b"filenames": list(batch[b"filenames"][lo:hi])}
         with open(target / name, "wb") as f:
             pickle.dump(out, f, protocol=4)
@@ -241,35 +242,58 @@ class ImageData:
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
-    def eval_batches(self, batch_size, ten_crop=False, limit=None):
-        """The evaluation split: centre crops [B, S, S, 3], or the 10 crops [B, 10, S, S, 3]."""
-        count = self.eval_size() if limit is None else min(limit, self.eval_size())
+    def has_validation(self):
+        """Whether a validation split was held out of the training images (else the schedule watches "eval")."""
+        return False
+
+    def eval_batches(self, batch_size, ten_crop=False, limit=None, split="eval"):
+        """The evaluation split ("val": the held-out validation split): centre crops [B, S, S, 3], or the 10
+        crops [B, 10, S, S, 3]."""
+        size = self._count(split)
+        count = size if limit is None else min(limit, size)
         crop = (lambda im: ten_crops(self._prepare(im), self.crop_size)) if ten_crop else \
             (lambda im: centre_crop(self._prepare(im), self.crop_size))
-        ds = self._gather("eval", np.arange(count))
+        ds = self._gather(split, np.arange(count))
         ds = ds.map(lambda im, label: (crop(im), label), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 class Cifar10(ImageData):
     """CIFAR-10 in memory; the evaluation split is the test batch. Crops of 32 out of the image padded to 40x40,
-    or (crop_size 24, cuda-convnet's 11% net) crops of 24 out of the 32x32 image and its centre 24 for testing."""
+    or (crop_size 24, cuda-convnet's 11% net) crops of 24 out of the 32x32 image and its centre 24 for testing.
+
+    validation_images N: the last N of the 50,000 training images become a validation split ("val") that the
+    learning-rate schedule watches, held out before train_limit takes the first images of the rest; the test
+    batch is then only ever reported.
+    """
     name = "cifar10"
     num_classes = 10
 
-    def __init__(self, data_dir=None, train_limit=None, eval_limit=None, crop_size=32, **kwargs):
+    def __init__(self, data_dir=None, train_limit=None, eval_limit=None, crop_size=32, validation_images=0,
+                 **kwargs):
         super().__init__(**kwargs)
         if crop_size not in (24, 32):
             raise DataError(f"CIFAR-10 crops are 32 (padded) or 24, not {crop_size}")
         self.crop_size = crop_size
         x_train, y_train, x_test, y_test = load_cifar10(data_dir)
+        if validation_images:
+            if validation_images >= len(y_train):
+                raise DataError(f"--validation_images={validation_images} leaves no training image of "
+                                f"{len(y_train)}; hold out fewer")
+            x_val, y_val = x_train[-validation_images:], y_train[-validation_images:]
+            x_train, y_train = x_train[:-validation_images], y_train[:-validation_images]
         if train_limit:
             x_train, y_train = x_train[:train_limit], y_train[:train_limit]
         if eval_limit:
             x_test, y_test = x_test[:eval_limit], y_test[:eval_limit]
         self.source = str(data_dir or CIFAR10_SLICE)
         self.splits = {"train": (x_train, y_train), "eval": (x_test, y_test)}
+        if validation_images:
+            self.splits["val"] = (x_val, y_val)
         self.stats = image_stats(x_train)
+
+    def has_validation(self):
+        return "val" in self.splits
 
     def _count(self, split):
         return len(self.splits[split][1])
@@ -472,12 +496,16 @@ class ImageFolder(ImageData):
 
 
 def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False, augment=True, cache_dir=None,
-              cache_decoded=False, train_limit=None, eval_limit=None):
+              cache_decoded=False, train_limit=None, eval_limit=None, validation_images=0):
     """The data set a run names: "cifar10" (data_dir None: the shipped slice; "download": Keras) or
-    "imagenet_folder" (data_dir: train/ and val/ class folders)."""
+    "imagenet_folder" (data_dir: train/ and val/ class folders; its val/ is the validation split, as the
+    paper's ILSVRC-2012 numbers are)."""
     if dataset == "cifar10":
         return Cifar10(data_dir, train_limit=train_limit, eval_limit=eval_limit, crop_size=input_size or 32,
-                       pca_colour_augment=pca_colour_augment, augment=augment)
+                       pca_colour_augment=pca_colour_augment, augment=augment, validation_images=validation_images)
+    if validation_images:
+        raise DataError("--validation_images holds out CIFAR-10 training images; an image folder's val/ is its "
+                        "validation split")
     if dataset == "imagenet_folder":
         if not data_dir:
             raise DataError("--dataset=imagenet_folder needs --data_dir pointing at a folder with train/ and val/")

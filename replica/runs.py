@@ -22,7 +22,8 @@ from replica.errors import UserError
 
 # Settings that define the network and the data of a run: a resumed run must use the ones it started with.
 RUN_DEFINING = ("towers", "input_size", "num_classes", "lrn", "pooling", "activation", "dropout", "positive_bias",
-                "drop_layer", "precision", "dataset", "data_dir", "train_limit", "batch_size", "seed")
+                "drop_layer", "precision", "dataset", "data_dir", "train_limit", "validation_images", "batch_size",
+                "seed")
 
 
 class RunError(UserError, ValueError):

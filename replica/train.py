@@ -51,6 +51,7 @@ class TrainConfig:
     lr_drop_factor: float = paper.LR_DROP_FACTOR
     lr_drops: int = paper.LR_DROPS
     lr_patience: int = 2                # ours: epochs without improvement before a drop (the paper gives none)
+    lr_drop_epochs: tuple = ()          # ours: a fixed schedule instead, dropping after these epochs (1-based)
     seed: int = 0
     max_steps: int = 0                  # ours: stop after this many steps in all (0: no limit)
     checkpoint_every: int = 500         # steps; a checkpoint is also written at each epoch's end
@@ -425,9 +426,13 @@ class Trainer:
             tf.summary.scalar("learning_rate", lr)
             tf.summary.scalar("images_per_second", images_per_second)
 
-    def evaluate(self, ten_crop=False, limit=None):
+    def evaluate(self, ten_crop=False, limit=None, split="eval"):
         return evaluate_lib.evaluate(self.model, self.data, self.config.eval_batch_size, ten_crop=ten_crop,
-                                     limit=limit, predict=self.predict)
+                                     limit=limit, predict=self.predict, split=split)
+
+    def validation_split(self):
+        """What the schedule watches: the held-out validation split when the data has one, else "eval"."""
+        return "val" if getattr(self.data, "has_validation", lambda: False)() else "eval"
 
     def _centre_evaluation(self):
         """The centre-crop error of the weights as they are now, reusing the last epoch's full validation."""
@@ -437,13 +442,15 @@ class Trainer:
 
     def _end_epoch(self, epoch):
         """Validation error, the learning-rate schedule (PAPER.md 3), TensorBoard images, a checkpoint."""
-        val = self.evaluate(limit=self.config.eval_limit or None)
-        # a validation over the whole split is also the final centre-crop evaluation if no step follows it
-        self._full_evaluation = (int(self.state.step.numpy()), val) if not self.config.eval_limit else None
+        split = self.validation_split()
+        val = self.evaluate(limit=self.config.eval_limit or None, split=split)
+        # a validation over the whole evaluation split is also the final centre-crop evaluation if no step follows
+        whole = split == "eval" and not self.config.eval_limit
+        self._full_evaluation = (int(self.state.step.numpy()), val) if whole else None
         recent = [h for h in self.history["train"] if h["epoch"] == epoch]
         record = {"epoch": epoch, "step": int(self.state.step.numpy()),
                   "learning_rate": float(self.state.learning_rate.numpy()),
-                  "val_top1_error": val["top1_error"], "val_top5_error": val["top5_error"],
+                  "val_top1_error": val["top1_error"], "val_top5_error": val["top5_error"], "val_split": split,
                   "train_loss": float(np.mean([h["loss"] for h in recent])) if recent else None,
                   "train_top1_error": float(np.mean([h["top1_error"] for h in recent])) if recent else None}
         self.history["epochs"].append(record)
@@ -454,14 +461,22 @@ class Trainer:
             tf.summary.scalar("val/top5_error", val["top5_error"])
             for t, kernel in enumerate(kernels.tower_conv1_kernels(self.model)):
                 tf.summary.image(f"conv1_kernels/tower_{t}", kernels.kernel_grid(kernel)[None])
-        self._schedule(val["top1_error"])
+        self._schedule(val["top1_error"], epoch)
         self.state.epoch.assign(epoch + 1)
         self.state.step_in_epoch.assign(0)
         self.save(end_of_epoch=True)
 
-    def _schedule(self, val_error):
-        """The plateau schedule (replica.schedule) on the state the checkpoint keeps."""
+    def _schedule(self, val_error, epoch=None):
+        """The plateau schedule (replica.schedule) on the state the checkpoint keeps, or, with lr_drop_epochs,
+        the fixed one: the learning rate divided at the end of each of those epochs."""
         st = self.state
+        if self.config.lr_drop_epochs:
+            if epoch is not None and epoch + 1 in self.config.lr_drop_epochs:
+                st.drops.assign_add(1)
+                st.learning_rate.assign(st.learning_rate / self.config.lr_drop_factor)
+                logging.info("epoch %d ends: learning rate now %.6f (fixed schedule)", epoch + 1,
+                             float(st.learning_rate.numpy()))
+            return
         before = schedule.PlateauState(float(st.learning_rate.numpy()), float(st.best_error.numpy()),
                                        int(st.epochs_without_improvement.numpy()), int(st.drops.numpy()),
                                        bool(st.finished.numpy()))
@@ -491,6 +506,8 @@ class Trainer:
             "devices": [self.model.tower_device(t) or "default" for t in self.model.towers],
             "workers": self.shard[1],
             "precision": precision.in_force(self.precision),
+            "schedule_watched": "the held-out validation split" if self.validation_split() == "val" else
+                                "the evaluation split, which is also reported",
             "loss_scale_overflows": int(self.loss_scale.overflows.numpy()) if self.loss_scale else 0,
             "steps": int(self.state.step.numpy()),
             "epochs_completed": int(self.state.epoch.numpy()),

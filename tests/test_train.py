@@ -222,3 +222,20 @@ def test_the_plateau_schedule_alone():
         events.append(event)
     assert events == [None, None, None, "drop", None, None, "drop", None, "end"]
     assert state.learning_rate == pytest.approx(0.0001) and state.finished and state.best_error == 0.39
+
+
+def test_a_held_out_validation_split_is_what_the_schedule_watches(tmp_path):
+    """--validation_images: the last N training images become the split the schedule watches; the test batch is
+    only reported, and the training split no longer holds them."""
+    data = ip.load_data("cifar10", train_limit=64, validation_images=40)
+    whole = ip.load_data("cifar10")
+    assert data.train_size() == 64 and data.has_validation() and data._count("val") == 40
+    np.testing.assert_array_equal(data.splits["val"][0], whole.splits["train"][0][-40:])
+    assert not any((whole.splits["train"][0][-40:] == x).all() for x in data.splits["train"][0][:64])
+    results, _ = run(small_model(), data, tmp_path, epochs=2, lr_drop_epochs=(1,))
+    epochs = json.loads((tmp_path / "history.json").read_text())["epochs"]
+    assert [e["val_split"] for e in epochs] == ["val", "val"]
+    assert results["schedule_watched"] == "the held-out validation split" and results["final"]["eval_images"] == 500
+    assert [e["learning_rate"] for e in epochs] == pytest.approx([0.01, 0.001])   # the fixed schedule, after epoch 1
+    with pytest.raises(ip.DataError, match="leaves no training image"):
+        ip.load_data("cifar10", validation_images=2000)
