@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import paper
+from replica import ilsvrc, paper
 from replica.errors import UserError
 
 PACKAGE_DATA = pathlib.Path(__file__).resolve().parent / "data"
@@ -364,7 +364,8 @@ def decode_and_resize(path, size=paper.RESIZE_SHORTER_SIDE):
 
 
 class ImageFolder(ImageData):
-    """An ImageNet-style tree: train/<class>/*.JPEG and val/<class>/*.JPEG (ILSVRC-2012 after extraction).
+    """An ImageNet-style tree: train/<class>/*.JPEG and val/<class>/*.JPEG, or a flat val/ with its label file as
+    ILSVRC-2012 is distributed (replica.ilsvrc).
 
     The per-pixel mean image and the PCA statistics are computed over the training set once and cached in
     `cache_dir`; `cache_decoded` keeps the decoded 256x256 images in memory (196 KB an image: for data sets that
@@ -380,9 +381,15 @@ class ImageFolder(ImageData):
         root = pathlib.Path(data_dir)
         if not root.is_dir():
             raise DataError(f"image folder {root} does not exist; point --data_dir at a folder with train/ and val/")
-        self.classes = matching_classes(root / "train", root / "val")
+        flat_val = sorted(str(f) for f in (root / "val").iterdir() if is_image_file(f)) \
+            if (root / "val").is_dir() else []
+        if flat_val:   # the validation tar as extracted: its labels come from a label file (replica.ilsvrc)
+            self.classes = sorted(class_images(root / "train"))
+            val = ilsvrc.labelled_flat_val(root, flat_val, self.classes)
+        else:
+            self.classes = matching_classes(root / "train", root / "val")
+            _, val = list_class_folders(root / "val", self.classes)
         _, train = list_class_folders(root / "train", self.classes)
-        _, val = list_class_folders(root / "val", self.classes)
         if train_limit and train_limit < len(train):   # spread over the sorted files, so every class keeps images
             train = [train[i] for i in np.linspace(0, len(train) - 1, train_limit).round().astype(int)]
         self.source = str(root)
