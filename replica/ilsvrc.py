@@ -12,6 +12,7 @@ model trained from one layout evaluates on another. The label files are looked f
 the devkit's `ILSVRC2012_devkit_t12/data/` inside it.
 """
 import csv
+import functools
 import pathlib
 
 from replica.errors import UserError
@@ -22,6 +23,23 @@ KAGGLE_SOLUTION = "LOC_val_solution.csv"
 CAFFE_VAL = "val.txt"
 LAYOUTS = ("val/<wnid>/*.JPEG", f"flat val/ with the devkit's {DEVKIT_GROUND_TRUTH} and {DEVKIT_META}",
            f"flat val/ with Kaggle's {KAGGLE_SOLUTION}", f"flat val/ with Caffe's {CAFFE_VAL}")
+
+
+CLASS_TABLE = pathlib.Path(__file__).resolve().parent / "data" / "ilsvrc2012_classes.tsv"
+
+
+@functools.lru_cache(maxsize=1)
+def class_table():
+    """{wnid: words} of ILSVRC-2012's 1,000 classes, in the order of their labels (the sorted wnids); shipped as
+    package data (replica/data/README.md)."""
+    rows = [line.split("\t") for line in CLASS_TABLE.read_text().splitlines() if not line.startswith("#")]
+    return {wnid: words for _, wnid, words in rows}
+
+
+def class_names(wnids):
+    """The words of each wnid ("bullfrog, Rana catesbeiana"), or the wnid itself when it is not an ILSVRC class."""
+    table = class_table()
+    return [table.get(w, w) for w in wnids]
 
 
 class LayoutError(UserError, ValueError):

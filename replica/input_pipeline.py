@@ -394,6 +394,7 @@ class ImageFolder(ImageData):
             train = [train[i] for i in np.linspace(0, len(train) - 1, train_limit).round().astype(int)]
         self.source = str(root)
         self.num_classes = len(self.classes)
+        self.class_names = ilsvrc.class_names(self.classes)
         self.crop_size = input_size
         self.files = {"train": train, "eval": val}
         key = hashlib.sha256(f"{root.resolve()}:{len(train)}:{len(val)}".encode()).hexdigest()[:12]

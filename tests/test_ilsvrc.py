@@ -95,3 +95,13 @@ def test_a_label_naming_a_class_train_does_not_have_is_named(class_folder_tree, 
     write_kaggle(tmp_path / "flat", truth, None)
     with pytest.raises(ilsvrc.LayoutError, match=f"{first} is labelled n99999999, which train/ has no folder for"):
         ip.ImageFolder(tmp_path / "flat", cache_dir=tmp_path / "cache")
+
+
+def test_the_shipped_class_table_is_the_sorted_thousand_with_the_devkit_words(class_folder_tree, tmp_path):
+    table = ilsvrc.class_table()
+    assert len(table) == 1000 and list(table) == sorted(table)
+    words = dict(line.split("\t") for line in (TINY / "words.txt").read_text().splitlines())
+    assert all(table[wnid] == w for wnid, w in words.items())   # an independent source agrees
+    data = ip.ImageFolder(class_folder_tree, cache_dir=tmp_path / "cache")
+    assert data.class_names == [words[c] for c in data.classes]
+    assert ilsvrc.class_names(["n00000000"]) == ["n00000000"]
