@@ -194,8 +194,6 @@ class Trainer:
         self._apply_recipe_changes(json.loads(self.state.recipe.numpy().decode()), step, diverged)
         logging.info("resumed %s at step %d (epoch %d, batch %d of it)", latest, step, epoch,
                      int(self.state.step_in_epoch.numpy()))
-        if diverged is not None and self.is_chief:
-            (self.checkpoint_dir / "diverged.json").unlink()
         return True
 
     def _read_diverged(self):
@@ -215,6 +213,7 @@ class Trainer:
             for prefix in checkpoints.complete(self.checkpoint_dir):
                 if good is None or checkpoints.step_of(prefix) > good:
                     checkpoints.set_aside(prefix, "diverged")
+            path.unlink()   # done: the folder's newest checkpoint is now the one from before the blow-up
         return diverged
 
     def _apply_recipe_changes(self, saved, step, diverged):

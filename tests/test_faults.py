@@ -391,3 +391,13 @@ def test_blow_up_record_choice():
                {"step": 8, "loss": 3.1}, {"step": 10, "loss": float("nan")}]
     assert checkpoints.last_before_blow_up(records, 10)["step"] == 6   # 2.5 < 1.5 x 1.9; 3.1 is not
     assert checkpoints.last_before_blow_up([{"step": 2, "loss": 5 * math.log(10)}], 10) is None
+
+
+@pytest.mark.slow
+def test_a_blow_up_before_any_sound_checkpoint_restarts_at_a_lower_rate_once(small_data, tmp_path):
+    trainer(small_data, tmp_path, epochs=1, max_steps=2, checkpoint_every=2).train()
+    (tmp_path / "checkpoints" / "diverged.json").write_text(json.dumps({"step": 3, "learning_rate": 0.01,
+                                                                         "resume_from": None}))
+    _, step = restored_step(tmp_path, small_data, epochs=1, learning_rate=0.001)
+    assert step == 0 and saved_steps(tmp_path) == [] and not (tmp_path / "checkpoints" / "diverged.json").exists()
+    assert (tmp_path / "checkpoints" / "diverged" / "ckpt-2.index").exists()
