@@ -80,7 +80,7 @@ def run_folder(runs_dir, net, data_arguments, config):
 def run_variant(variant, seed, devices, quick, epochs, train_limit):
     """Train one variant with one seed (or reuse its finished run); return its results (replica.train's
     results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
-    from replica import input_pipeline, train
+    from replica import input_pipeline, runs, train
     from experiments import report
     data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
@@ -110,7 +110,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit):
     results["made_by"] = (f"`python {' '.join(sys.argv)}`, "
                           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     if recipe is not None:
-        train.write_json_atomically(run_dir / "variant.json", {"recipe": json.loads(recipe), "results": results})
+        runs.write_json_atomically(run_dir / "variant.json", {"recipe": json.loads(recipe), "results": results})
     results["run_dir"] = str(run_dir)
     return results
 

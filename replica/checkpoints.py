@@ -184,12 +184,13 @@ def write_index(directory, failed_ok=False):
 
 
 def prune(directory, keep_steps):
-    """Delete every checkpoint whose step is not in `keep_steps`."""
-    for prefix in complete(directory):
-        if step_of(prefix) not in keep_steps:
-            for f in files_of(prefix):
-                f.unlink()
-    write_index(directory)
+    """Delete every checkpoint whose step is not in `keep_steps` (and rewrite the index if any went)."""
+    dropped = [prefix for prefix in complete(directory) if step_of(prefix) not in keep_steps]
+    for prefix in dropped:
+        for f in files_of(prefix):
+            f.unlink()
+    if dropped:
+        write_index(directory)
 
 
 def last_before_blow_up(records, num_classes):

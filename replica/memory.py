@@ -19,7 +19,7 @@ class BatchTooLarge(UserError):
     """The step of the requested batch would not fit a device's memory."""
 
 
-def per_device_mb(model, batch_size):
+def per_device_mb(model):
     """{device: (fixed MB, MB per image)} of a training step of `model`."""
     compute_bytes = precision_lib.compute_dtype(getattr(model, "precision", "float32")).size
     mixed = compute_bytes < 4
@@ -39,7 +39,7 @@ def check_batch_fits(model, batch_size, memory_mb=devices_lib.device_memory_mb):
     names = {model.tower_device(t) or "" for t in model.towers}
     if all(memory_mb(name) is None for name in names):
         return
-    for device, (fixed, per_image) in sorted(per_device_mb(model, batch_size).items()):
+    for device, (fixed, per_image) in sorted(per_device_mb(model).items()):
         available = memory_mb(f"/device:{device}")
         if available is None:
             continue

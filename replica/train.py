@@ -17,7 +17,7 @@ from replica import checkpoints, input_pipeline, kernels, paper, precision, runs
 from replica import evaluate as evaluate_lib
 from replica.errors import UserError
 from replica.optimizer import PaperSGD  # noqa: F401  (the Trainer's optimizer; also replica.train.PaperSGD)
-from replica.runs import write_json_atomically  # noqa: F401  (the one atomic JSON writer, used by experiments/)
+from replica.runs import write_json_atomically
 
 
 class NonFiniteLoss(UserError):
@@ -241,10 +241,9 @@ class Trainer:
         return all(bool(tf.reduce_all(tf.math.is_finite(v.value))) for v in self.model.trainable_variables)
 
     def checkpoint_bytes(self):
-        return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in self.checkpoint_variables())
-
-    def checkpoint_variables(self):
-        return [v for v in list(self.model.variables) + self.optimizer.velocities]
+        """The size of a checkpoint: the weights and their velocities."""
+        variables = list(self.model.variables) + self.optimizer.velocities
+        return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
 
     def save(self, end_of_epoch=False):
         """Write history.json, then a checkpoint of the weights (never of non-finite weights), then prune to the
@@ -277,18 +276,22 @@ class Trainer:
     def _steps_to_keep(self):
         """The newest keep_checkpoints, the last epoch's end, and the last one from before a loss blow-up."""
         on_disk = [checkpoints.step_of(p) for p in checkpoints.complete(self.checkpoint_dir)]
-        keep = set(on_disk[-self.config.keep_checkpoints:])
-        records = [r for r in self.history["checkpoints"] if r["step"] in on_disk]
-        ends = [r["step"] for r in records if r["end_of_epoch"]]
-        good = checkpoints.last_before_blow_up(records, self.data.num_classes)
-        return keep | set(ends[-1:]) | ({good["step"]} if good else set())
+        ends = [r["step"] for r in self._records_on_disk() if r["end_of_epoch"]]
+        good = self._last_before_blow_up()
+        return set(on_disk[-self.config.keep_checkpoints:]) | set(ends[-1:]) | ({good["step"]} if good else set())
+
+    def _records_on_disk(self):
+        """history.json's records of the checkpoints still in the folder, oldest first."""
+        on_disk = {checkpoints.step_of(p) for p in checkpoints.complete(self.checkpoint_dir)}
+        return [r for r in self.history["checkpoints"] if r["step"] in on_disk]
+
+    def _last_before_blow_up(self):
+        return checkpoints.last_before_blow_up(self._records_on_disk(), self.data.num_classes)
 
     def _diverged(self, what, step):
         """A NonFiniteLoss naming the checkpoint from before the blow-up, which the next run resumes from when
         given a lower learning rate (diverged.json tells it)."""
-        on_disk = {checkpoints.step_of(p) for p in checkpoints.complete(self.checkpoint_dir)}
-        good = checkpoints.last_before_blow_up([r for r in self.history["checkpoints"] if r["step"] in on_disk],
-                                               self.data.num_classes)
+        good = self._last_before_blow_up()
         lr = self.config.learning_rate
         if self.is_chief:
             self._write_json("checkpoints/diverged.json", {"step": step, "learning_rate": lr,

@@ -181,8 +181,8 @@ def test_a_damaged_newest_checkpoint_gives_way_to_the_newest_sound_one(small_dat
 
 def test_a_checkpoint_of_another_network_is_an_error_not_a_partial_restore(small_data, trained_run, tmp_path):
     run_dir = copy_run(trained_run, tmp_path / "run")
-    config = {k: v for k, v in dict(towers=2, num_classes=10, input_size=32, lrn="paper", pooling="overlapping",
-                                    activation="relu", dropout=0.5, positive_bias=0.1, precision="float32").items()}
+    config = dict(towers=2, num_classes=10, input_size=32, lrn="paper", pooling="overlapping", activation="relu",
+                  dropout=0.5, positive_bias=0.1, precision="float32")
     runs.write_config(run_dir, config)
     runs.load_trained(run_dir)   # the network the run trained restores
     runs.write_config(run_dir, {**config, "towers": 1})

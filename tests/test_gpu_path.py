@@ -26,7 +26,7 @@ def towers_227():
 
 
 def test_the_memory_model_counts_weights_velocities_gradients_and_maps(towers_227):
-    per_device = memory.per_device_mb(towers_227, 128)
+    per_device = memory.per_device_mb(towers_227)
     fixed = sum(f for f, _ in per_device.values())
     assert fixed == pytest.approx(60_965_224 * 12 / 2 ** 20)    # weights, velocities, gradients in float32
     # tower 0 holds fc8 as well, so it needs more than tower 1; per image both keep their maps
@@ -34,7 +34,7 @@ def test_the_memory_model_counts_weights_velocities_gradients_and_maps(towers_22
 
 
 def test_a_batch_too_large_for_a_device_is_refused_naming_the_batch_that_fits(towers_227):
-    per_device = memory.per_device_mb(towers_227, 128)
+    per_device = memory.per_device_mb(towers_227)
     fixed, per_image = per_device["CPU:0"]
     small_card = {f"/device:{d}": fixed + 50.5 * per_image for d in per_device}   # room for 50 images on tower 0
     with pytest.raises(memory.BatchTooLarge, match=r"batch 128 needs about .* on CPU:0, .*--batch_size=50 fits"):
