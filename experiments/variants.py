@@ -28,6 +28,7 @@ flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice 
 flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).")
 flags.DEFINE_integer("epochs", None, "Epochs per run (default: the spec's).")
 flags.DEFINE_integer("train_limit", None, "Training images (default: the spec's).")
+flags.DEFINE_string("precision", None, "Every variant in this precision (default: the spec's).")
 flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 (full) for the default mode.")
 flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 flags.DEFINE_string("runs_dir", "runs/variants", "Run folders of the default mode: a finished run there with the "
@@ -77,21 +78,24 @@ def run_folder(runs_dir, net, data_arguments, config):
     return pathlib.Path(runs_dir) / hashlib.sha1(recipe.encode()).hexdigest()[:16], recipe
 
 
-def run_variant(variant, seed, devices, quick, epochs, train_limit):
+def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     """Train one variant with one seed (or reuse its finished run); return its results (replica.train's
     results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
     from replica import input_pipeline, runs, train
     from experiments import report
+    spec = spec or {}
+    held_out = {} if quick or not spec.get("validation_images") else {"validation_images": spec["validation_images"]}
     data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
-                                    **variant.get("data", {}))
+                                    **held_out, **variant.get("data", {}))
     batch_size = 32 if quick else 128
     steps_per_epoch = (512 if quick else train_limit or 50000) // batch_size
     config = train.TrainConfig(**{
         "batch_size": batch_size, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0, "seed": seed,
         "log_every": max(1, min(2 if quick else 10, steps_per_epoch)),   # every epoch logs a training error
         "eval_limit": 64 if quick else 2000, "keep_checkpoints": 1,   # the last: enough to resume and to reuse
-        "final_ten_crop": variant.get("ten_crop", False), **variant.get("recipe", {})})
+        "final_ten_crop": variant.get("ten_crop", False),
+        **({} if quick else spec.get("recipe", {})), **variant.get("recipe", {})})
     if quick or not FLAGS.runs_dir:
         run_dir, recipe = pathlib.Path(report.scratch_dir("variant-")), None
     else:
@@ -148,19 +152,30 @@ def summarise(values):
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
+def with_spec_defaults(spec):
+    """The spec's variants, each with the spec's shared net settings (`model`, e.g. the precision) filled in."""
+    shared = {**spec.get("model", {}), **({"precision": FLAGS.precision} if FLAGS.precision else {})}
+    return {name: variant if "four_layer" in variant else {**variant, "model": {**shared, **variant.get("model", {})}}
+            for name, variant in spec["variants"].items()}
+
+
 def run_spec(spec):
-    """Run every variant of `spec` over the seeds; write the table; return its rows."""
+    """Run every variant of `spec` over the seeds (seed by seed, so an interrupted set stays balanced); write the
+    table, and the claim's verdict into claims.json when the spec tests one; return the table's rows."""
     import replica
     from experiments import report
     devices = replica.split_cpu(2)
     seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
     epochs = FLAGS.epochs or spec["epochs"]
     train_limit = FLAGS.train_limit or spec["train_limit"]
-    rows, reused, runs_of = [], [], {}
-    for name, variant in spec["variants"].items():
-        runs = runs_of[name] = [run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit)
-                                for seed in range(seeds)]
-        reused += [(name, seed, r) for seed, r in enumerate(runs) if r.get("reused")]
+    specified = with_spec_defaults(spec)
+    runs_of = {name: [] for name in specified}
+    for seed in range(seeds):
+        for name, variant in specified.items():
+            runs_of[name].append(run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit, spec))
+    reused = [(name, seed, r) for name, runs in runs_of.items() for seed, r in enumerate(runs) if r.get("reused")]
+    rows = []
+    for name, runs in runs_of.items():
         row = {"variant": name, "seeds": seeds}
         for key, pick in spec.get("metrics", DEFAULT_METRICS).items():
             mean, std = summarise([pick(r) for r in runs])
@@ -173,16 +188,64 @@ def run_spec(spec):
     for key in spec.get("metrics", DEFAULT_METRICS):
         columns += [key, key + " sd"]
     columns.append("paper")
-    scale = ("--quick: 4 steps per variant on 512 images of the shipped slice, 100 test images; the numbers only "
-             "show that the script runs" if FLAGS.quick else f"{train_limit} CIFAR-10 training images, {epochs} epochs, batch 128, "
-             f"{seeds} seed(s), test error on the 10,000 test images")
-    notes = [scale] + list(spec.get("notes", ())) + reused_notes(reused)
+    notes = [scale_note(spec, seeds, epochs, train_limit)] + list(spec.get("notes", ())) + reused_notes(reused)
     if len(rows) > 1:   # a one-variant spec (ten_crop) compares within its runs, in its analysis
         notes.append(noise_verdict(rows, spec))
     if "analysis" in spec:   # the spec's own figure and findings from the runs' curves
         notes += spec["analysis"](runs_of, FLAGS.out_dir)
     report.write_table(spec["name"], spec["title"], rows, columns, notes=notes, out_dir=FLAGS.out_dir)
+    committed = FLAGS.seeds is None and FLAGS.epochs is None and FLAGS.train_limit is None and not FLAGS.precision
+    if "claim" in spec and committed and not FLAGS.quick and not FLAGS.out_dir:   # only the regime committed
+        record_claim(spec, runs_of, seeds, epochs, train_limit)
     return rows
+
+
+def scale_note(spec, seeds, epochs, train_limit):
+    if FLAGS.quick:
+        return ("--quick: 4 steps per variant on 512 images of the shipped slice, 100 test images; the numbers only "
+                "show that the script runs")
+    held_out = (f", {spec['validation_images']:,} more held out as the validation split the curves and any plateau "
+                "rule watch" if spec.get("validation_images") else "")
+    schedule = spec.get("recipe", {}).get("lr_drop_epochs")
+    schedule = (f"; learning rate divided by 10 after epochs {', '.join(map(str, schedule))} for every variant"
+                if schedule else "")
+    return (f"{train_limit:,} CIFAR-10 training images{held_out}, {epochs} epochs, batch 128{schedule}, "
+            f"{seeds} seed(s), test error on the 10,000 test images")
+
+
+def record_claim(spec, runs_of, seeds, epochs, train_limit):
+    """The spec's claim judged on its runs (experiments/claims.py) and written into claims.json with its regime."""
+    from experiments import claims, report
+    claim = spec["claim"]
+    pick = claim.get("metric", lambda r: r["final"]["centre_top1_error"])
+    values = {name: {seed: pick(r) for seed, r in enumerate(runs_of[name])} for name in (claim["baseline"],
+                                                                                         claim["variant"])}
+    entry = claims.judge(claim, values[claim["baseline"]], values[claim["variant"]])
+    regime = {}
+    for name in (claim["baseline"], claim["variant"]):
+        runs = runs_of[name]
+        regime[name] = {
+            "images_seen": runs[0]["steps"] * runs[0]["config"]["batch_size"],
+            "epochs": epochs, "training_images": train_limit,
+            "final_train_top1_error": summarise([r["history_last_train_top1"] for r in runs])[0],
+            "final_validation_top1_error": summarise([epoch_curve(r, "val_top1_error")[-1] for r in runs])[0],
+            "learning_rate_drops_after_epochs": [drops_of(r) for r in runs]}
+    entry.update({"order": claim.get("order", 99), "claim": claim["text"], "paper": claim["paper"],
+                  "paper_effect": claim.get("paper_effect"), "expected_sign": claim["expected_sign"],
+                  "regime": regime, "command": report.command_line(),
+                  "result_files": [f"experiments/results/{spec['name']}.md",
+                                   f"experiments/results/{spec['name']}.json"] + claim.get("more_files", []),
+                  "machine": report.machine(), "seeds": list(range(seeds))})
+    claims.record(spec["name"], entry)
+    claims.write_readme_table()
+
+
+def drops_of(results):
+    """The epochs (1-based) after which a run's learning rate fell, read from its per-epoch history."""
+    history = json.loads((pathlib.Path(results["run_dir"]) / "history.json").read_text())
+    rates = [e.get("learning_rate") for e in history["epochs"]]
+    return [k for k in range(1, len(rates)) if rates[k] is not None and rates[k - 1] is not None
+            and rates[k] < rates[k - 1]]
 
 
 def reused_notes(reused):

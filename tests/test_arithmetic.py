@@ -68,3 +68,60 @@ def test_step_time_per_image_is_the_busiest_device_plus_both_ways_of_the_exchang
     assert work == {0: 3e9, 1: 1e9} and busiest == 3e9 * 6   # forward + two backward products, 2 FLOP a MAC
     assert crossing == 2e6
     assert seconds == pytest.approx(busiest / 1e12 + 2e6 / 8e9)
+
+
+def test_paired_interval_uses_the_seed_differences_and_welch_the_two_spreads():
+    from experiments import claims
+    base, var = {0: 0.30, 1: 0.32, 2: 0.34}, {0: 0.40, 1: 0.43, 2: 0.43}
+    diff, half, how = claims.difference_interval(base, var)
+    assert diff == pytest.approx(0.10) and how == "paired over 3 seeds"
+    d = np.array([0.10, 0.11, 0.09])
+    assert half == pytest.approx(4.30 * d.std(ddof=1) / np.sqrt(3))
+    diff, half, how = claims.difference_interval(base, {5: 0.40, 6: 0.43, 7: 0.43})   # no shared seeds: Welch
+    va, vb = np.var([0.30, 0.32, 0.34], ddof=1) / 3, np.var([0.40, 0.43, 0.43], ddof=1) / 3
+    df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
+    assert how == "Welch" and half == pytest.approx(claims.t_975(df) * np.sqrt(va + vb))
+    assert claims.difference_interval({0: 0.3}, {0: 0.4})[1] is None
+
+
+def test_verdicts_need_the_interval_to_exclude_zero_and_say_what_would_resolve_it():
+    from experiments import claims
+    assert claims.verdict(0.05, 0.02, +1) == "agrees"
+    assert claims.verdict(-0.05, 0.02, +1) == "disagrees"
+    assert claims.verdict(0.01, 0.02, +1) == "not resolved at this budget"
+    assert claims.verdict(0.01, 0.02, 0, tolerance=0.03) == "agrees"          # equivalence within the tolerance
+    assert claims.verdict(0.01, 0.05, 0, tolerance=0.03) == "not resolved at this budget"
+    assert claims.verdict(0.04, 0.02, 0) == "disagrees"
+    entry = claims.judge({"baseline": "a", "variant": "b", "expected_sign": +1, "paper_effect": 0.014},
+                         {0: 0.30, 1: 0.33, 2: 0.31}, {0: 0.31, 1: 0.32, 2: 0.33})
+    assert entry["verdict"] == "not resolved at this budget"
+    assert entry["seeds_to_resolve"] == int(np.ceil(3 * (entry["resolvable_difference"] / 0.014) ** 2))
+
+
+def test_a_claim_is_recorded_with_its_regime_and_its_seeds_values(tmp_path, monkeypatch):
+    import json
+    from experiments import claims
+    monkeypatch.setattr(claims, "CLAIMS_FILE", tmp_path / "claims.json")
+    monkeypatch.setattr(claims, "README", tmp_path / "README.md")
+    (tmp_path / "README.md").write_text(f"intro\n{claims.TABLE_START}\nold\n{claims.TABLE_END}\nafter\n")
+    runs_of = {}
+    for name, errors in (("base", (0.30, 0.31)), ("var", (0.40, 0.42))):
+        runs_of[name] = []
+        for seed, error in enumerate(errors):
+            run_dir = tmp_path / f"{name}{seed}"
+            run_dir.mkdir()
+            epochs = [{"learning_rate": lr, "val_top1_error": error + 0.01} for lr in (0.01, 0.01, 0.001)]
+            (run_dir / "history.json").write_text(json.dumps({"epochs": epochs}))
+            runs_of[name].append({"run_dir": str(run_dir), "steps": 30, "config": {"batch_size": 128},
+                                  "history_last_train_top1": 0.05, "final": {"centre_top1_error": error}})
+    spec = {"name": "demo", "claim": {"text": "var is worse", "paper": "worse", "baseline": "base", "variant": "var",
+                                      "expected_sign": +1}}
+    variants.record_claim(spec, runs_of, seeds=2, epochs=3, train_limit=1000)
+    entry = json.loads((tmp_path / "claims.json").read_text())["demo"]
+    assert entry["variant"]["per_seed"] == {"0": 0.40, "1": 0.42} and entry["n"] == 2
+    assert entry["difference"] == pytest.approx(0.105) and entry["verdict"] == "agrees"
+    assert entry["regime"]["var"]["images_seen"] == 30 * 128
+    assert entry["regime"]["var"]["learning_rate_drops_after_epochs"] == [[2], [2]]
+    assert entry["regime"]["base"]["final_validation_top1_error"] == pytest.approx(0.315)
+    readme = (tmp_path / "README.md").read_text()
+    assert "old" not in readme and "| var is worse | worse |" in readme and readme.endswith("after\n")
