@@ -120,16 +120,19 @@ class Conv2D(keras.layers.Conv2D):
         return bias_add(self.convolution_op(inputs, kernel), bias)
 
 
-LRN_MODES = ("paper", "cuda-convnet", "none")
+LRN_MODES = ("paper", "cuda-convnet", "caffe", "none")
 
 
-def lrn_alpha(mode):
-    """alpha of the paper's formula (PAPER.md 3); cuda-convnet and Caffe divide it by n = 5."""
+def lrn_constants(mode):
+    """(k, alpha) of b = a / (k + alpha * sum a^2)^beta for an LRN mode (PAPER.md 3): the paper's k 2, alpha 1e-4;
+    cuda-convnet's alpha divided by n = 5; Caffe's (bvlc_alexnet, ONNX's LRN) k 1 and alpha divided by n."""
     if mode == "paper":
-        return paper.LRN_ALPHA
+        return paper.LRN_K, paper.LRN_ALPHA
     if mode == "cuda-convnet":
-        return paper.LRN_ALPHA / paper.LRN_N
-    raise ValueError(f"LRN mode {mode!r} has no alpha; choose one of {LRN_MODES}")
+        return paper.LRN_K, paper.LRN_ALPHA / paper.LRN_N
+    if mode == "caffe":
+        return 1.0, paper.LRN_ALPHA / paper.LRN_N
+    raise ValueError(f"LRN mode {mode!r} has no constants; choose one of {LRN_MODES}")
 
 
 def local_response_norm(x, mode="paper", groups=1):
@@ -140,10 +143,10 @@ def local_response_norm(x, mode="paper", groups=1):
     """
     if mode == "none":
         return x
+    k, alpha = lrn_constants(mode)
     # in float32 whatever the precision: the sum of 5 squares of activations in the hundreds loses too much in
     # bfloat16's 8-bit mantissa
-    normalised = cross_map_norm(tf.cast(x, tf.float32), paper.LRN_N, paper.LRN_K, lrn_alpha(mode), paper.LRN_BETA,
-                                groups)
+    normalised = cross_map_norm(tf.cast(x, tf.float32), paper.LRN_N, k, alpha, paper.LRN_BETA, groups)
     return tf.cast(normalised, x.dtype)
 
 
@@ -218,9 +221,23 @@ POOLING_MODES = ("overlapping", "non-overlapping")
 
 
 def max_pool(x, mode="overlapping", padding="VALID"):
-    """Max pooling 3x3 stride 2 (overlapping, paper 3.4) or 2x2 stride 2 (the ablation)."""
+    """Max pooling 3x3 stride 2 (overlapping, paper 3.4) or 2x2 stride 2 (the ablation).
+
+    padding "CEIL" is Caffe's pooling: ceil((size - window) / stride) + 1 outputs, the last window running past the
+    bottom/right edge over nothing (the ONNX model zoo writes it as pads [0, 0, 1, 1]); equal to "VALID" wherever
+    the windows fit exactly, as at 227x227 (55, 27, 13 maps)."""
     window, stride = paper.POOL_OVERLAPPING if mode == "overlapping" else paper.POOL_NON_OVERLAPPING
+    if padding == "CEIL":
+        x = tf.pad(x, [[0, 0], [0, ceil_pad(x.shape[1], window, stride)], [0, ceil_pad(x.shape[2], window, stride)],
+                       [0, 0]], constant_values=x.dtype.min)
+        padding = "VALID"
     return tf.nn.max_pool2d(x, window, stride, padding)
+
+
+def ceil_pad(size, window, stride):
+    """Rows past the edge that Caffe's ceil-mode pooling reads: (ceil((size - window) / stride)) * stride + window
+    - size."""
+    return -(-(size - window) // stride) * stride + window - size
 
 
 ACTIVATIONS = {"relu": tf.nn.relu, "tanh": tf.math.tanh}

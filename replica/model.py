@@ -23,7 +23,7 @@ class Geometry:
     conv1_kernel: int
     conv1_stride: int
     conv1_padding: str      # "valid" or "same"
-    pool_padding: str       # "VALID" or "SAME"
+    pool_padding: str       # "VALID", "SAME" or "CEIL" (Caffe's pooling: the last window may run past the edge)
     input_pad: int = 0      # zero rows/columns added at the bottom and right (224 + 3, PAPER.md 4)
 
 
@@ -141,6 +141,11 @@ class AlexNet(keras.Model):
         return tf.device(device) if device else contextlib.nullcontext()
 
     @property
+    def lrn_groups(self):
+        """Groups of maps each LRN normalises within: Caffe's LRN spans all maps, the paper's each tower's own."""
+        return 1 if self.lrn == "caffe" else self.design.lrn_groups
+
+    @property
     def towers(self):
         return range(self.design.towers)
 
@@ -176,17 +181,31 @@ class AlexNet(keras.Model):
         if training and self.dropout_rate > 0 and dropout_seed is None:
             dropout_seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
 
-        def conv_block(layer, t, x, normalise, pool):
+        def convolve(layer, t, x):
             with self.on_tower(t):
                 x = act(self.paper_layer(layer, t)(x))
                 out[self.layer_name(layer, t)] = x
-                if normalise:   # named norm1/norm2 as in Caffe's prototxt
-                    with tf.name_scope(self.layer_name("norm" + layer[-1], t)):
-                        x = L.local_response_norm(x, self.lrn, self.design.lrn_groups)
-                if pool:
-                    x = L.max_pool(x, self.pooling, self.geometry.pool_padding)
-                    out[self.layer_name("pool" + layer[-1], t)] = x
                 return x
+
+        def normalise(layer, t, xs):
+            """LRN of tower t's maps: within the tower (the paper), or, for Caffe's LRN, across both towers' maps,
+            which takes an exchange: tower t normalises both towers' maps side by side and keeps its own half."""
+            with self.on_tower(t), tf.name_scope(self.layer_name("norm" + layer[-1], t)):   # Caffe's norm1/norm2
+                if self.lrn == "caffe" and len(xs) > 1:
+                    width = xs[t].shape[-1]
+                    return L.local_response_norm(exchange(xs, t), "caffe")[..., t * width:(t + 1) * width]
+                return L.local_response_norm(xs[t], self.lrn, self.lrn_groups)
+
+        def pool(layer, t, x):
+            with self.on_tower(t):
+                x = L.max_pool(x, self.pooling, self.geometry.pool_padding)
+                out[self.layer_name("pool" + layer[-1], t)] = x
+                return x
+
+        def conv_norm_pool(layer, inputs):
+            """conv1 or conv2 of every tower, then its LRN and pooling."""
+            maps = [convolve(layer, t, inputs[t]) for t in self.towers]
+            return [pool(layer, t, normalise(layer, t, maps)) for t in self.towers]
 
         def exchange(xs, t):
             """What tower t's layer sees at an exchange point: [tower 0, tower 1] concatenated on its device."""
@@ -203,18 +222,18 @@ class AlexNet(keras.Model):
                 return x
 
         pad = self.geometry.input_pad
-        xs = []
+        inputs = []
         for t in self.towers:
             with self.on_tower(t):
-                x = tf.pad(images, [[0, 0], [0, pad], [0, pad], [0, 0]]) if pad else images
-            xs.append(conv_block("conv1", t, x, normalise=True, pool=True))
-        xs = [conv_block("conv2", t, xs[t], normalise=True, pool=True) for t in self.towers]
+                inputs.append(tf.pad(images, [[0, 0], [0, pad], [0, pad], [0, 0]]) if pad else images)
+        xs = conv_norm_pool("conv1", inputs)
+        xs = conv_norm_pool("conv2", xs)
         for layer in ("conv3", "conv4"):
             if layer == self.drop_layer:
                 continue
             seen = [exchange(xs, t) if layer == self.exchange_layers[0] else xs[t] for t in self.towers]
-            xs = [conv_block(layer, t, seen[t], normalise=False, pool=False) for t in self.towers]
-        xs = [conv_block("conv5", t, xs[t], normalise=False, pool=True) for t in self.towers]
+            xs = [convolve(layer, t, seen[t]) for t in self.towers]
+        xs = [pool("conv5", t, convolve("conv5", t, xs[t])) for t in self.towers]
         flat = []
         for t in self.towers:
             seen = exchange(xs, t)  # fc6 sees pool5 of both towers, 6x6x(128 + 128), flattened in NHWC order
@@ -237,7 +256,9 @@ def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_siz
     devices: one device name per tower (see `replica.devices`), or None for TensorFlow's default placement.
     input_size: 227 (default), 224 (a 224 crop read with 3 zero pixels past its edge, PAPER.md 4), or a small
       size such as 32, which selects the small-image geometry (conv1 5x5/1, 'same' pools).
-    lrn: "paper" (alpha 1e-4), "cuda-convnet" (alpha 1e-4 / 5) or "none" (PAPER.md 3).
+    lrn: "paper" (k 2, alpha 1e-4, within each tower), "cuda-convnet" (alpha 1e-4 / 5), "caffe" (k 1, alpha
+      1e-4 / 5, across both towers' maps: bvlc_alexnet's, an extra exchange after conv1 and conv2 in the two
+      towers) or "none" (PAPER.md 3).
     pooling: "overlapping" (3/2) or "non-overlapping" (2/2).
     lrn_groups: the merged net's LRN groups (2 normalises each tower's half on its own; used by the collapse).
     positive_bias: the initial bias of conv2, conv4, conv5, fc6, fc7 (paper 1; Caffe 0.1).

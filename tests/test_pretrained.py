@@ -1,0 +1,161 @@
+"""Importing bvlc_alexnet from ONNX: checked against onnx.reference's evaluator, an implementation that shares no
+code with ours, on files of bvlc_alexnet's structure with random weights (the real file cannot be downloaded
+here), at each opset layout of the model zoo."""
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+import tensorflow as tf  # noqa: E402
+
+from replica import pretrained  # noqa: E402
+from replica.errors import UserError  # noqa: E402
+from tests.bvlcalexnet_like import make_model, random_weights  # noqa: E402
+
+PHOTOS = sorted(pretrained.PHOTOS.glob("*.JPEG"))[:2]
+
+
+def spec_lrn():
+    """ONNX's LRN as its specification defines it, for the reference evaluator: onnx's own reference LRN sums over
+    the batch axis instead of the channels (onnx/onnx#7805, fixed after onnx 1.23), which with one image normalises
+    only channel 0."""
+    from onnx.reference.op_run import OpRun
+
+    class LRN(OpRun):
+        op_domain = ""
+
+        def _run(self, x, alpha=None, beta=None, bias=None, size=None):
+            squares = np.zeros_like(x)
+            for c in range(x.shape[1]):
+                squares[:, c] = np.sum(x[:, max(0, c - (size - 1) // 2):c + size // 2 + 1] ** 2, axis=1)
+            return ((x / (bias + alpha / size * squares) ** beta).astype(x.dtype),)
+    return LRN
+
+
+def opset_1_ops():
+    """Reshape-1 (the shape an attribute) and Dropout-1 (is_test), of the zoo's opset-3 files, which the reference
+    evaluator lacks."""
+    from onnx.reference.op_run import OpRun
+
+    class Reshape(OpRun):
+        op_domain = ""
+
+        def _run(self, data, shape=None, allowzero=None):
+            return (data.reshape(shape),)
+
+    class Dropout(OpRun):
+        op_domain = ""
+
+        def _run(self, x, is_test=None, ratio=None, seed=None):
+            return (x,)
+    return [Reshape, Dropout]
+
+
+def reference_logits(model, images):
+    """fc8's output from onnx.reference on RGB crops: BGR, channel-first, minus Caffe's mean, as the file expects."""
+    from onnx.reference import ReferenceEvaluator
+    ops = [spec_lrn()]
+    if model.opset_import[0].version < 5:   # the evaluator starts at Gemm-6: the same graph read as opset 6 (Gemm
+        model = onnx.ModelProto.FromString(model.SerializeToString())   # unchanged), Reshape-1 and Dropout-1
+        model.opset_import[0].version = 6                                # supplied
+        ops += opset_1_ops()
+    session = ReferenceEvaluator(model, new_ops=ops)
+    bgr = (images.astype(np.float32) - np.array(pretrained.MEAN_BGR[::-1], np.float32))[..., ::-1]
+    return np.concatenate([session.run(["fc8_1"], {"data_0": np.ascontiguousarray(x.transpose(2, 0, 1)[None])})[0]
+                           for x in bgr])
+
+
+@pytest.fixture(scope="module")
+def zoo_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "bvlcalexnet-like-8.onnx"
+    model = make_model(opset=8)
+    onnx.save(model, str(path))
+    return path, model
+
+
+def relative_error(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def test_the_towers_compute_what_the_file_computes(zoo_file, two_devices):
+    path, model = zoo_file
+    imported = pretrained.read(path)
+    assert imported.input_size == 224 and imported.pool_padding == "CEIL" and imported.published_as is None
+    images = pretrained.photo_crops(PHOTOS, imported.input_size)
+    expected = reference_logits(model, images)
+    towers = pretrained.build_model(imported, 2, devices=two_devices, input_size=imported.input_size)
+    ours = towers(pretrained.preprocess(images)).numpy()
+    assert np.abs(expected).max() > 1.0 and np.std(expected) > 0.1   # logits that are not all alike
+    assert relative_error(ours, expected) < 1e-4
+    assert (ours.argmax(1) == expected.argmax(1)).all()
+
+
+def test_grouped_and_merged_imports_equal_the_towers(zoo_file, two_devices):
+    imported = pretrained.read(zoo_file[0])
+    images = pretrained.preprocess(pretrained.photo_crops(PHOTOS[:1]))
+    towers = pretrained.build_model(imported, 2, devices=two_devices)(images).numpy()
+    for form in ("grouped", "merged"):
+        assert relative_error(pretrained.build_model(imported, form)(images).numpy(), towers) < 1e-5, form
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opset,transposed", [(3, True), (12, True), (8, False)])
+def test_every_zoo_opset_layout_imports_to_the_same_function(tmp_path, opset, transposed):
+    model = make_model(opset=opset, fc_transposed=transposed)
+    path = tmp_path / f"bvlcalexnet-{opset}.onnx"
+    onnx.save(model, str(path))
+    imported = pretrained.read(path)
+    images = pretrained.photo_crops(PHOTOS[:1], imported.input_size)
+    ours = pretrained.build_model(imported, "grouped", input_size=imported.input_size)(pretrained.preprocess(images))
+    assert relative_error(ours.numpy(), reference_logits(model, images)) < 1e-4
+
+
+def test_fc6_rows_are_reordered_from_caffes_channel_first_flatten():
+    """pool5 flattened (c, h, w) by Caffe and (h, w, c) here: the same weight must meet the same activation."""
+    weight = np.arange(2 * 9216, dtype=np.float32).reshape(2, 9216)
+    kernel = pretrained.keras_kernel("fc6", weight)
+    c, h, w = 200, 4, 1
+    assert kernel[(h * 6 + w) * 256 + c, 1] == weight[1, c * 36 + h * 6 + w]
+
+
+def test_conv1_takes_rgb_where_caffe_took_bgr():
+    weight = np.zeros((96, 3, 11, 11), np.float32)
+    weight[:, 0] = 1.0   # Caffe's channel 0 is blue
+    assert (pretrained.keras_kernel("conv1", weight)[..., 2, :] == 1.0).all()   # ours: blue is channel 2
+
+
+def test_a_file_of_another_structure_is_a_one_line_error_naming_the_first_mismatch(tmp_path):
+    weights = random_weights()
+    weights["fc7"] = (weights["fc7"][0][:, :2048], weights["fc7"][1])
+    bad = make_model(weights=weights)
+    bad.graph.node.remove(next(n for n in bad.graph.node if n.op_type == "LRN"))
+    onnx.save(bad, str(tmp_path / "no_lrn.onnx"))
+    with pytest.raises(UserError, match=r"layer 2 is MaxPool, expected LRN"):
+        pretrained.read(tmp_path / "no_lrn.onnx")
+    onnx.save(make_model(weights=weights), str(tmp_path / "narrow.onnx"))
+    with pytest.raises(UserError, match=r"fc7's weights are \[4096, 2048\]") as raised:
+        pretrained.read(tmp_path / "narrow.onnx")
+    assert "\n" not in str(raised.value)
+    (tmp_path / "garbage.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(UserError, match="not a readable ONNX file"):
+        pretrained.read(tmp_path / "garbage.onnx")
+    with pytest.raises(UserError, match="no such file"):
+        pretrained.read(tmp_path / "missing.onnx")
+
+
+def test_a_published_file_is_named_by_its_hash(zoo_file, monkeypatch):
+    path = zoo_file[0]
+    monkeypatch.setitem(pretrained.PUBLISHED, pretrained.sha256_of(path), ("bvlcalexnet-8.onnx", path.stat().st_size))
+    imported = pretrained.read(path)
+    assert imported.published_as == "bvlcalexnet-8.onnx"
+    assert "the model zoo's bvlcalexnet-8.onnx" in pretrained.describe(imported)
+
+
+def test_ceil_mode_pooling_reads_past_the_edge_as_caffe_does():
+    from replica import layers
+    x = tf.random.stateless_normal([1, 54, 54, 2], seed=[1, 2])
+    pooled = layers.max_pool(x, padding="CEIL").numpy()
+    assert pooled.shape == (1, 27, 27, 2)                  # Caffe: ceil((54 - 3) / 2) + 1
+    assert pooled[0, 26, 26, 0] == x.numpy()[0, 52:54, 52:54, 0].max()   # the last window holds 2x2 real values
+    at_227 = tf.random.stateless_normal([1, 55, 55, 2], seed=[1, 2])
+    np.testing.assert_array_equal(layers.max_pool(at_227, padding="CEIL"), layers.max_pool(at_227))
