@@ -87,8 +87,16 @@ flags.DEFINE_integer("checkpoint_every", RECIPE.checkpoint_every, "Steps between
 flags.DEFINE_integer("log_every", RECIPE.log_every, "Steps between progress lines and TensorBoard points.")
 flags.DEFINE_integer("eval_limit", RECIPE.eval_limit, "Evaluate on at most N images at each epoch's end (0: all).")
 flags.DEFINE_bool("ten_crop", True, "Also evaluate with the 10 crops at the end.")
-flags.DEFINE_bool("eval_only", False, "Evaluate --checkpoint and exit.")
-flags.DEFINE_string("checkpoint", None, "With --eval_only: a run folder or a checkpoint path.")
+flags.DEFINE_bool("eval_only", False, "Evaluate --checkpoint (or --weights) and exit.")
+flags.DEFINE_string("checkpoint", None, "With --eval_only, --classify or --export: a run folder or a checkpoint path.")
+
+# a trained net: ImageNet-trained weights, classification, export (replica.pretrained, replica.serving)
+flags.DEFINE_string("weights", None, "bvlc_alexnet as an ONNX file (the model zoo's bvlcalexnet-*.onnx), for "
+                    "--eval_only (on ILSVRC classes), --classify or --export, in --towers=2, grouped or merged.")
+flags.DEFINE_list("classify", [], "Image files: print each one's top-5 classes (--weights or --checkpoint), the "
+                  "centre crop, or the 10 crops with --ten_crop.")
+flags.DEFINE_string("export", None, "Write the net of --weights or --checkpoint to this folder as a SavedModel whose "
+                    "signature takes uint8 images of any size and returns class probabilities.")
 
 # several machines (tf.distribute, TF_CONFIG)
 flags.DEFINE_integer("workers", 1, "Data-parallel workers; above 1 the cluster is read from TF_CONFIG (or from "
@@ -143,7 +151,15 @@ def flag_problems():
         (f.task_index >= 0 and (f.workers == 1 or f.task_index < f.workers),
          f"--task_index={f.task_index} must name one of the {f.workers} worker(s)"),
         (f.peer_timeout > 0, f"--peer_timeout={f.peer_timeout} must be positive"),
-        (f.checkpoint is None or f.eval_only, "--checkpoint goes with --eval_only"),
+        (f.checkpoint is None or f.eval_only or f.classify or f.export,
+         "--checkpoint goes with --eval_only, --classify or --export"),
+        (not (f.weights and f.checkpoint), "--weights and --checkpoint both name a net: give one"),
+        (not (f.classify or f.export) or f.weights or f.checkpoint,
+         "--classify and --export need a net: --weights=FILE.onnx or --checkpoint=RUN"),
+        (not f.weights or f.towers in ("2", "grouped", "merged"),
+         f"--weights holds the two towers' widths: --towers=2, grouped or merged, not {f.towers}"),
+        (not (f.weights and f.eval_only) or f.dataset == "imagenet_folder",
+         "--weights with --eval_only evaluates on ILSVRC classes: --dataset=imagenet_folder --data_dir=..."),
     ]
     for name in ("batch_size", "learning_rate", "checkpoint_every", "log_every"):
         checks.append((f[name].value > 0, f"--{name}={f[name].value} must be positive"))
@@ -314,11 +330,47 @@ def evaluate_only(devices):
     return 0
 
 
+def use_trained(devices):
+    """--classify, --export, or --eval_only with --weights: a trained net used, nothing trained."""
+    from replica import serving
+    try:
+        if FLAGS.weights:
+            classifier = serving.from_onnx(FLAGS.weights, choices.towers_value(FLAGS.towers), devices)
+        else:
+            classifier = serving.from_run(FLAGS.checkpoint, devices)
+        print(f"net: {classifier.source}")
+        for path, best in serving.classify(classifier, FLAGS.classify, FLAGS.ten_crop and FLAGS["ten_crop"].present):
+            print(f"{path}:\n" + "\n".join(f"  {p:7.2%}  {name}" for name, p in best))
+        if FLAGS.export:
+            print(f"SavedModel written to {serving.export(classifier, FLAGS.export)}")
+        if FLAGS.eval_only:
+            evaluate_weights(classifier)
+    except UserError as e:
+        fail(str(e))
+    return 0
+
+
+def evaluate_weights(classifier):
+    """Top-1 / top-5 error of imported weights on an image folder of ILSVRC classes, beside the published figures."""
+    from replica import evaluate as evaluate_lib
+    from replica import pretrained, serving
+    data = load_data(classifier.input_size)
+    serving.use_mean_of(classifier, data)
+    label_map = serving.ilsvrc_label_map(classifier, data)
+    published = pretrained.PUBLISHED_ACCURACY
+    for ten_crop in (False, True):
+        result = evaluate_lib.evaluate(classifier.model, data, ten_crop=ten_crop, label_map=label_map)
+        print(f"{'10 crops' if ten_crop else 'centre  '}: top-1 error {result['top1_error']:.4f}  top-5 error "
+              f"{result['top5_error']:.4f}  ({result['images']} images of {data.num_classes} classes, 1000-way)")
+    print(f"published for bvlc_alexnet on ILSVRC-2012 val (centre): top-1 error {1 - published['top1']:.3f}, top-5 "
+          f"{1 - published['top5']:.3f}; the paper's one net: 0.407 / 0.182 (10 crops, PAPER.md 5)")
+
+
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
     validate_flags()
-    if FLAGS.eval_only and FLAGS.checkpoint and not FLAGS["towers"].present:
+    if FLAGS.checkpoint and not FLAGS["towers"].present:
         from replica import runs
         try:   # evaluate on the devices of the net the checkpoint holds
             FLAGS.towers = str(runs.find_run(FLAGS.checkpoint)[2]["towers"])
@@ -333,6 +385,8 @@ def main(argv):
     if FLAGS.summary:
         print_summary(devices)
         return 0
+    if FLAGS.classify or FLAGS.export or FLAGS.weights:
+        return use_trained(devices)
     if FLAGS.eval_only:
         return evaluate_only(devices)
     return train(devices)

@@ -83,6 +83,13 @@ def load_cifar10(data_dir=None):
     return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train]), test_images, test_labels)
 
 
+def cifar10_class_names(data_dir=None):
+    """The ten class names of batches.meta ("airplane", ...), in label order."""
+    folder = pathlib.Path(data_dir) if data_dir and pathlib.Path(data_dir).is_dir() else CIFAR10_SLICE
+    with open(folder / "batches.meta", "rb") as f:
+        return [name.decode() for name in pickle.load(f, encoding="bytes")[b"label_names"]]
+
+
 def download_cifar10():
     """Download and extract CIFAR-10 through Keras (used only when --data_dir=download); returns the folder."""
     import keras
@@ -354,6 +361,11 @@ def matching_classes(train_dir, val_dir):
 def decode_and_resize(path, size=paper.RESIZE_SHORTER_SIDE):
     """File -> size x size uint8: decode (any format, grey to RGB), shorter side to `size`, centre crop (paper 2)."""
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return resize_and_centre_crop(image, size)
+
+
+def resize_and_centre_crop(image, size=paper.RESIZE_SHORTER_SIDE):
+    """uint8 [H, W, 3] -> size x size uint8: shorter side to `size` (antialiased), then the central square."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = size / tf.reduce_min(shape)
     new_shape = tf.cast(tf.round(shape * scale), tf.int32)

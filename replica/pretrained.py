@@ -91,7 +91,7 @@ def load_onnx(path):
                            "(or pip install -e '.[onnx]')") from None
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ImportError_(f"--weights={path}: no such file; download bvlcalexnet-8.onnx from {SOURCE}")
+        raise ImportError_(f"{path}: no such file; download bvlcalexnet-8.onnx from {SOURCE}")
     try:
         return onnx.load(str(path))
     except Exception as e:   # onnx raises DecodeError and others for a damaged file
@@ -275,6 +275,98 @@ def preprocess(images):
     return tf.cast(images, tf.float32) - tf.constant(MEAN_BGR[::-1], tf.float32)
 
 
+# --- the check against ONNX's reference evaluator ------------------------------------------------------------
+def reference_ops(model):
+    """Operators handed to onnx.reference for a bvlcalexnet file: ONNX's LRN as its specification defines it (the
+    evaluator's own sums over the batch axis instead of the channels, onnx/onnx#7805, fixed after onnx 1.23, which
+    with one image normalises channel 0 alone), and for the opset-3 files Reshape-1 and Dropout-1, which it lacks
+    (the graph is then read as opset 6, where Gemm is unchanged)."""
+    from onnx.reference.op_run import OpRun
+
+    class LRN(OpRun):
+        op_domain = ""
+
+        def _run(self, x, alpha=None, beta=None, bias=None, size=None):
+            squares = np.zeros_like(x)
+            for c in range(x.shape[1]):
+                squares[:, c] = np.sum(x[:, max(0, c - (size - 1) // 2):c + size // 2 + 1] ** 2, axis=1)
+            return ((x / (bias + alpha / size * squares) ** beta).astype(x.dtype),)
+
+    class Reshape(OpRun):
+        op_domain = ""
+
+        def _run(self, data, shape=None, allowzero=None):
+            return (data.reshape(shape),)
+
+    class Dropout(OpRun):
+        op_domain = ""
+
+        def _run(self, x, is_test=None, ratio=None, seed=None):
+            return (x,)
+    return [LRN] + ([Reshape, Dropout] if model.opset_import[0].version < 5 else [])
+
+
+def fc8_output(model):
+    """The name of the last Gemm's output: fc8's logits, before the softmax."""
+    return [n for n in model.graph.node if n.op_type == "Gemm"][-1].output[0]
+
+
+def reference_logits(model, images, output=None):
+    """fc8's logits from onnx.reference for RGB crops (uint8, [n, S, S, 3]): BGR, channel-first, minus Caffe's
+    mean, as the file expects."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+    output = output or fc8_output(model)
+    ops = reference_ops(model)
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    if model.opset_import[0].version < 5:
+        model.opset_import[0].version = 6
+    if output not in {o.name for o in model.graph.output}:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None))
+    session = ReferenceEvaluator(model, new_ops=ops)
+    bgr = (images.astype(np.float32) - np.array(MEAN_BGR[::-1], np.float32))[..., ::-1]
+    return np.concatenate([session.run([output], {session.input_names[0]: np.ascontiguousarray(
+        x.transpose(2, 0, 1)[None])})[0] for x in bgr])
+
+
+def verify(path, photos, devices):
+    """What a machine with the real file checks: its hash, our three forms against the reference evaluator on
+    `photos` at the file's input size, and each photo's top-5 classes. Returns the report's lines."""
+    from replica import ilsvrc
+    imported = read(path)
+    lines = [describe(imported)]
+    if imported.published_as:
+        lines.append(f"hash: the published {imported.published_as} ({PUBLISHED[imported.sha256][1]:,} bytes)")
+    else:
+        lines.append("hash: not a published file known here; the checks below still compare it with itself")
+    images = photo_crops(photos, imported.input_size)
+    expected = reference_logits(load_onnx(path), images)
+    nets = {"two towers": build_model(imported, 2, devices=devices, input_size=imported.input_size),
+            "grouped": build_model(imported, "grouped", input_size=imported.input_size),
+            "merged": build_model(imported, "merged", input_size=imported.input_size)}
+    worst = 0.0
+    for name, net in nets.items():
+        ours = net(preprocess(images)).numpy()
+        error = float(np.abs(ours - expected).max() / np.abs(expected).max())
+        worst = max(worst, error)
+        lines.append(f"{name}: fc8 logits within {error:.2e} (relative) of onnx.reference, same top-1 "
+                     f"{int((ours.argmax(1) == expected.argmax(1)).sum())}/{len(photos)}")
+    wnids = list(ilsvrc.class_table())
+    probs = tf_softmax(expected)
+    for photo, p in zip(photos, probs):
+        best = np.argsort(-p)[:5]
+        lines.append(f"{pathlib.Path(photo).name}: " + "; ".join(
+            f"{ilsvrc.class_names([wnids[k]])[0].split(',')[0]} {p[k]:.1%}" for k in best))
+    lines.append("verdict: " + ("the import computes what the file computes" if worst < 1e-4 else
+                                "MISMATCH: the import differs from the file; report it with this output"))
+    return lines, worst
+
+
+def tf_softmax(logits):
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
 PHOTOS = pathlib.Path(__file__).resolve().parent / "data" / "photos"
 
 
@@ -293,9 +385,37 @@ def photo_crops(paths, size=CAFFE_INPUT_SIZE, ten_crop=False):
     return tf.stack(crops).numpy()
 
 
+def main(argv):
+    from absl import flags
+    from replica import devices as devices_lib
+    FLAGS = flags.FLAGS
+    if not FLAGS.verify:
+        raise UserError("name the file to check: python -m replica.pretrained --verify=bvlcalexnet-8.onnx")
+    photos = sorted(p for p in pathlib.Path(FLAGS.photos).iterdir() if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+    if not photos:
+        raise UserError(f"--photos={FLAGS.photos} holds no JPEG or PNG photos")
+    lines, worst = verify(FLAGS.verify, photos, devices_lib.split_cpu(2))
+    print("\n".join(lines))
+    return 0 if worst < 1e-4 else 1
+
+
 def describe(imported):
     """One line: which file this is and what it computes."""
     known = (f"the model zoo's {imported.published_as}" if imported.published_as else
              "not one of the published files whose hash is known here")
     return (f"bvlc_alexnet ({known}; sha256 {imported.sha256[:16]}...): declared input {imported.input_size}x"
             f"{imported.input_size}, {imported.pool_padding.lower()} pooling, {imported.num_classes} classes")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    flags.DEFINE_string("verify", None, "An ONNX file of bvlc_alexnet (the model zoo's bvlcalexnet-*.onnx).")
+    flags.DEFINE_string("photos", str(PHOTOS), "A folder of photos to compare on (default: the three shipped).")
+
+    def run(argv):
+        try:
+            return main(argv)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    app.run(run)

@@ -15,54 +15,9 @@ from tests.bvlcalexnet_like import make_model, random_weights  # noqa: E402
 PHOTOS = sorted(pretrained.PHOTOS.glob("*.JPEG"))[:2]
 
 
-def spec_lrn():
-    """ONNX's LRN as its specification defines it, for the reference evaluator: onnx's own reference LRN sums over
-    the batch axis instead of the channels (onnx/onnx#7805, fixed after onnx 1.23), which with one image normalises
-    only channel 0."""
-    from onnx.reference.op_run import OpRun
-
-    class LRN(OpRun):
-        op_domain = ""
-
-        def _run(self, x, alpha=None, beta=None, bias=None, size=None):
-            squares = np.zeros_like(x)
-            for c in range(x.shape[1]):
-                squares[:, c] = np.sum(x[:, max(0, c - (size - 1) // 2):c + size // 2 + 1] ** 2, axis=1)
-            return ((x / (bias + alpha / size * squares) ** beta).astype(x.dtype),)
-    return LRN
-
-
-def opset_1_ops():
-    """Reshape-1 (the shape an attribute) and Dropout-1 (is_test), of the zoo's opset-3 files, which the reference
-    evaluator lacks."""
-    from onnx.reference.op_run import OpRun
-
-    class Reshape(OpRun):
-        op_domain = ""
-
-        def _run(self, data, shape=None, allowzero=None):
-            return (data.reshape(shape),)
-
-    class Dropout(OpRun):
-        op_domain = ""
-
-        def _run(self, x, is_test=None, ratio=None, seed=None):
-            return (x,)
-    return [Reshape, Dropout]
-
-
 def reference_logits(model, images):
-    """fc8's output from onnx.reference on RGB crops: BGR, channel-first, minus Caffe's mean, as the file expects."""
-    from onnx.reference import ReferenceEvaluator
-    ops = [spec_lrn()]
-    if model.opset_import[0].version < 5:   # the evaluator starts at Gemm-6: the same graph read as opset 6 (Gemm
-        model = onnx.ModelProto.FromString(model.SerializeToString())   # unchanged), Reshape-1 and Dropout-1
-        model.opset_import[0].version = 6                                # supplied
-        ops += opset_1_ops()
-    session = ReferenceEvaluator(model, new_ops=ops)
-    bgr = (images.astype(np.float32) - np.array(pretrained.MEAN_BGR[::-1], np.float32))[..., ::-1]
-    return np.concatenate([session.run(["fc8_1"], {"data_0": np.ascontiguousarray(x.transpose(2, 0, 1)[None])})[0]
-                           for x in bgr])
+    """fc8's output from onnx.reference on RGB crops (replica.pretrained.reference_logits)."""
+    return pretrained.reference_logits(model, images, "fc8_1")
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +94,7 @@ def test_a_file_of_another_structure_is_a_one_line_error_naming_the_first_mismat
     (tmp_path / "garbage.onnx").write_bytes(b"\x08\x07garbage")
     with pytest.raises(UserError, match="not a readable ONNX file"):
         pretrained.read(tmp_path / "garbage.onnx")
-    with pytest.raises(UserError, match="no such file"):
+    with pytest.raises(UserError, match="missing.onnx: no such file"):
         pretrained.read(tmp_path / "missing.onnx")
 
 
@@ -159,3 +114,12 @@ def test_ceil_mode_pooling_reads_past_the_edge_as_caffe_does():
     assert pooled[0, 26, 26, 0] == x.numpy()[0, 52:54, 52:54, 0].max()   # the last window holds 2x2 real values
     at_227 = tf.random.stateless_normal([1, 55, 55, 2], seed=[1, 2])
     np.testing.assert_array_equal(layers.max_pool(at_227, padding="CEIL"), layers.max_pool(at_227))
+
+
+@pytest.mark.slow
+def test_verify_reports_the_hash_each_form_against_the_reference_and_the_top5(zoo_file, two_devices):
+    lines, worst = pretrained.verify(zoo_file[0], PHOTOS, two_devices)
+    assert worst < 1e-4 and lines[-1] == "verdict: the import computes what the file computes"
+    assert sum(line.startswith(("two towers:", "grouped:", "merged:")) for line in lines) == 3
+    assert sum(line.startswith(tuple(p.name for p in PHOTOS)) for line in lines) == len(PHOTOS)
+    assert "not a published file" in lines[1]
