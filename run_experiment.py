@@ -30,7 +30,8 @@ flags.DEFINE_bool("summary", False, "Print the per-layer table of the network an
 flags.DEFINE_integer("input_size", None, "227 (default for ImageNet), 224 (+3 zero pixels, PAPER.md 4), or 32 "
                      "(the small-image geometry, default for CIFAR-10).")
 flags.DEFINE_integer("num_classes", None, "Classes of fc8 (default: the data set's, 1000 for --summary).")
-flags.DEFINE_enum("lrn", "paper", ["paper", "cuda-convnet", "none"], "LRN constants (PAPER.md 3).")
+flags.DEFINE_enum("lrn", "paper", ["paper", "cuda-convnet", "caffe", "none"], "LRN constants (PAPER.md 3); caffe "
+                  "normalises across both towers' maps, as bvlc_alexnet does.")
 flags.DEFINE_enum("pooling", "overlapping", ["overlapping", "non-overlapping"], "3/2 or 2/2 max pooling.")
 flags.DEFINE_enum("activation", "relu", ["relu", "tanh"], "Non-linearity after every layer but fc8.")
 flags.DEFINE_float("dropout", paper.DROPOUT_RATE, "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")

@@ -8,6 +8,11 @@ test the claim over several seeds: does one tower come out clearly more colour-s
   python experiments/conv1_kernels.py --run_dirs=runs/cifar10-full-towers2     (trained runs, instant)
   python experiments/conv1_kernels.py                                            (5 seeds, ~25 min; see below)
   python experiments/conv1_kernels.py --quick                                    (2 seeds x 4 steps, slice)
+  python experiments/conv1_kernels.py --weights=bvlcalexnet-8.onnx               (ImageNet-trained kernels)
+
+With --weights, the kernels are bvlc_alexnet's, trained on ILSVRC-2012 by Caffe (replica.pretrained): the paper's
+11x11 kernels on real photos, in the two towers (its first 48 kernels are tower 0's), written to
+conv1_kernels_bvlc_alexnet.{md,json,png} beside the CIFAR-10 result.
 
 The seeds are trained by the ablations' runner (experiments/variants.py) at the ablations' budget, so seeds 0 and
 1 are the two-tower baseline runs of experiments 3-9 when those have run (reused from runs/variants), and an
@@ -27,6 +32,7 @@ from experiments import variants  # noqa: E402  (its flags: --quick, --seeds, --
 
 flags.DEFINE_list("run_dirs", [], "Trained two-tower run folders (run_experiment.py) to analyse instead of "
                   "training seeds.")
+flags.DEFINE_string("weights", None, "bvlc_alexnet's ONNX file: analyse its ImageNet-trained kernels instead.")
 FLAGS = flags.FLAGS
 TWO_TOWERS = {"towers": 2}
 SEEDS, EPOCHS, TRAIN_LIMIT = 5, 3, 10000     # the ablations' budget (experiments/variants.py)
@@ -50,37 +56,43 @@ def main(argv):
     from replica import kernels, runs
     from experiments import report
     devices = replica.split_cpu(2)
-    models = []
-    if FLAGS.run_dirs:
+    models, name, geometry = [], "conv1_kernels", "CIFAR-10 geometry: conv1 kernels are 5x5 (the paper's are 11x11 on ImageNet)"
+    if FLAGS.weights:
+        from replica import pretrained
+        models = [("bvlc_alexnet", pretrained.build_model(pretrained.read(FLAGS.weights), 2, devices=devices))]
+        name = "conv1_kernels_bvlc_alexnet"
+        geometry = ("bvlc_alexnet's 11x11 kernels, trained by Caffe on ILSVRC-2012; the CIFAR-10 runs are in "
+                    "conv1_kernels.md")
+    elif FLAGS.run_dirs:
         models = [(d, runs.load_trained(d, devices)[0]) for d in FLAGS.run_dirs]
     else:
         seeds = 2 if FLAGS.quick else (FLAGS.seeds or SEEDS)
         models = [(f"seed {s}", trained_seed(s, devices)) for s in range(seeds)]
     rows, images, titles = [], [], []
-    for name, model in models:
+    for run, model in models:
         k0, k1 = kernels.tower_conv1_kernels(model)
         s0, s1 = kernels.colour_specificity(k0), kernels.colour_specificity(k1)
-        rows.append({"run": name, "tower 0 colour specificity": float(s0.mean()),
+        rows.append({"run": run, "tower 0 colour specificity": float(s0.mean()),
                      "tower 1 colour specificity": float(s1.mean()),
                      "more colour-specific tower": 0 if s0.mean() > s1.mean() else 1,
                      "difference / pooled std": float(abs(s0.mean() - s1.mean()) /
                                                       np.sqrt((s0.var() + s1.var()) / 2 + 1e-12))})
         for t, k in enumerate((k0, k1)):
             images.append(kernels.kernel_grid(k))
-            titles.append(f"{name}, tower {t} (specificity {(s0, s1)[t].mean():.2f})")
+            titles.append(f"{run}, tower {t} (specificity {(s0, s1)[t].mean():.2f})")
     separated = sum(r["difference / pooled std"] > 1.0 for r in rows)
     tower0 = sum(r["more colour-specific tower"] == 0 for r in rows)
     verdict = (f"{separated} of {len(rows)} runs show one tower clearly more colour-specific (difference > 1 pooled "
                f"std); the paper says every run does. Tower 0 is the more colour-specific in {tower0} of "
                f"{len(rows)} runs")
-    report.write_table("conv1_kernels", "Fig. 3: colour specificity of each tower's conv1 kernels", rows,
+    report.write_table(name, "Fig. 3: colour specificity of each tower's conv1 kernels", rows,
                        ["run", "tower 0 colour specificity", "tower 1 colour specificity",
                         "more colour-specific tower", "difference / pooled std"],
                        notes=[verdict, "specificity: the fraction of a kernel's energy outside its grey "
                               "(mean-over-RGB) component, averaged over the tower's 48 kernels",
-                              "CIFAR-10 geometry: conv1 kernels are 5x5 (the paper's are 11x11 on ImageNet)"],
+                              geometry],
                        out_dir=FLAGS.out_dir)
-    report.image_figure("conv1_kernels", images, titles, "conv1 kernels per tower (Fig. 3 replica)",
+    report.image_figure(name, images, titles, "conv1 kernels per tower (Fig. 3 replica)",
                         rows=len(models), out_dir=FLAGS.out_dir)
 
 

@@ -123,3 +123,17 @@ def test_verify_reports_the_hash_each_form_against_the_reference_and_the_top5(zo
     assert sum(line.startswith(("two towers:", "grouped:", "merged:")) for line in lines) == 3
     assert sum(line.startswith(tuple(p.name for p in PHOTOS)) for line in lines) == len(PHOTOS)
     assert "not a published file" in lines[1]
+
+
+@pytest.mark.slow
+def test_fig3_on_imported_kernels_writes_its_own_table_and_grid(zoo_file, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from tests.conftest import REPO
+    result = subprocess.run([sys.executable, "experiments/conv1_kernels.py", f"--weights={zoo_file[0]}",
+                             f"--out_dir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "conv1_kernels_bvlc_alexnet.json").read_text())["rows"]
+    assert [r["run"] for r in rows] == ["bvlc_alexnet"] and 0 < rows[0]["tower 0 colour specificity"] < 1
+    assert (tmp_path / "conv1_kernels_bvlc_alexnet.png").is_file()
