@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import ilsvrc, paper
+from replica import ilsvrc, paper, records
 from replica.errors import UserError
 
 PACKAGE_DATA = pathlib.Path(__file__).resolve().parent / "data"
@@ -375,6 +375,24 @@ def resize_and_centre_crop(image, size=paper.RESIZE_SHORTER_SIDE):
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
+def list_image_folder(root):
+    """(classes: the sorted wnids, train [(path, label)], val [(path, label)]) of an ImageNet-style folder:
+    train/<class>/ with val/<class>/, or with a flat val/ and its label file (replica.ilsvrc)."""
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist; point --data_dir at a folder with train/ and val/")
+    flat_val = sorted(str(f) for f in (root / "val").iterdir() if is_image_file(f)) \
+        if (root / "val").is_dir() else []
+    if flat_val:   # the validation tar as extracted: its labels come from a label file (replica.ilsvrc)
+        classes = sorted(class_images(root / "train"))
+        val = ilsvrc.labelled_flat_val(root, flat_val, classes)
+    else:
+        classes = matching_classes(root / "train", root / "val")
+        _, val = list_class_folders(root / "val", classes)
+    _, train = list_class_folders(root / "train", classes)
+    return classes, train, val
+
+
 class ImageFolder(ImageData):
     """An ImageNet-style tree: train/<class>/*.JPEG and val/<class>/*.JPEG, or a flat val/ with its label file as
     ILSVRC-2012 is distributed (replica.ilsvrc).
@@ -391,17 +409,7 @@ class ImageFolder(ImageData):
                  **kwargs):
         super().__init__(**kwargs)
         root = pathlib.Path(data_dir)
-        if not root.is_dir():
-            raise DataError(f"image folder {root} does not exist; point --data_dir at a folder with train/ and val/")
-        flat_val = sorted(str(f) for f in (root / "val").iterdir() if is_image_file(f)) \
-            if (root / "val").is_dir() else []
-        if flat_val:   # the validation tar as extracted: its labels come from a label file (replica.ilsvrc)
-            self.classes = sorted(class_images(root / "train"))
-            val = ilsvrc.labelled_flat_val(root, flat_val, self.classes)
-        else:
-            self.classes = matching_classes(root / "train", root / "val")
-            _, val = list_class_folders(root / "val", self.classes)
-        _, train = list_class_folders(root / "train", self.classes)
+        self.classes, train, val = list_image_folder(root)
         if train_limit and train_limit < len(train):   # spread over the sorted files, so every class keeps images
             train = [train[i] for i in np.linspace(0, len(train) - 1, train_limit).round().astype(int)]
         self.source = str(root)
@@ -515,6 +523,111 @@ class ImageFolder(ImageData):
         return {p.decode() for _, batch in ds.batch(256) for p in batch.numpy()}
 
 
+class ImageShards(ImageData):
+    """ImageNet as TFRecord shards (replica.records): the official or TFDS layout, or the replica's prepared shards.
+
+    The mean image and PCA statistics come from the prepared shards' stats.npz, or are computed over the training
+    shards once and cached in `cache_dir`. `train_limit` N trains on the first N examples in shard order.
+    """
+    name = "imagenet_folder"
+
+    def __init__(self, data_dir, layout, train_files, val_files, input_size=paper.INPUT_SIZE, cache_dir=None,
+                 train_limit=None, **kwargs):
+        super().__init__(**kwargs)
+        root = pathlib.Path(data_dir)
+        manifest = records.manifest_of(root)
+        self.source, self.layout, self.crop_size = str(root), layout.name, input_size
+        self.classes = records.class_list(root, layout, manifest)
+        self.num_classes = len(self.classes)
+        self.class_names = ilsvrc.class_names(self.classes)
+        self.shards = {"train": records.Shards(layout, train_files), "eval": records.Shards(layout, val_files)}
+        self.cache_dir = pathlib.Path(cache_dir or pathlib.Path.home() / ".cache" / "alexnet-replica") / \
+            records.cache_key(root, (len(train_files), len(val_files)))
+        counts = manifest["counts"] if manifest else self._counted()
+        self.counts = {"train": min(counts["train"], train_limit or counts["train"]), "eval": counts["eval"]}
+        self.train_limit = train_limit
+        self.stats = self._stats(root, manifest)
+        self.skipped_files = {}
+
+    def _counted(self):
+        path = self.cache_dir / "counts.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        counts = {split: records.count_records(shards.files) for split, shards in self.shards.items()}
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(counts))
+        return counts
+
+    def _stats(self, root, manifest):
+        for path in ((root / records.STATS) if manifest else None, self.cache_dir / records.STATS):
+            if path is not None and path.is_file():
+                cached = np.load(path)
+                return ImageStats(cached["mean_image"], cached["eigenvalues"], cached["eigenvectors"])
+        size = paper.RESIZE_SHORTER_SIDE
+        pixel_sum, outer_sum, rgb_sum, count = np.zeros((size, size, 3)), np.zeros((3, 3)), np.zeros(3), 0
+        for batch, _ in self._decoded(self._stream("train")).batch(64):
+            x = batch.numpy().astype(np.float64)
+            pixel_sum += x.sum(0)
+            rgb = x.reshape(-1, 3) / 255.0
+            outer_sum += rgb.T @ rgb
+            rgb_sum += rgb.sum(0)
+            count += len(x)
+        stats = stats_from_sums(pixel_sum, outer_sum, rgb_sum, count, count * size * size)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_dir / "stats.tmp.npz"
+        np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
+        os.replace(tmp, self.cache_dir / records.STATS)
+        return stats
+
+    def _count(self, split):
+        return self.counts[split]
+
+    _random_crop = ImageFolder._random_crop
+
+    def _stream(self, split, order=None):
+        """(JPEG bytes, label) of the split: the training split's first `train_limit` examples when limited."""
+        ds = self.shards[split].examples(order)
+        return ds.take(self.counts[split]) if split == "train" and self.train_limit else ds
+
+    @staticmethod
+    def _decoded(ds):
+        return ds.map(lambda encoded, label: (records.decode_jpeg_at_256(encoded), label),
+                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def _gather(self, split, indices):
+        """The evaluation splits are read in order: `indices` must be 0, 1, ..., n - 1."""
+        if not np.array_equal(indices, np.arange(len(indices))):
+            raise ValueError("shards are read in order; only a prefix of a split can be gathered")
+        return self._decoded(self._stream(split).take(len(indices)))
+
+    def train_order(self, seed, epoch):
+        """The examples of one epoch in training order, a function of (seed, epoch): the shards in a seeded order
+        (unless limited to the first examples), then a seeded shuffle buffer."""
+        rng = np.random.default_rng([seed, epoch])
+        order = None if self.train_limit else rng.permutation(len(self.shards["train"].files))
+        return self._stream("train", order).shuffle(records.SHUFFLE_BUFFER, seed=int(rng.integers(2**31 - 1)),
+                                                    reshuffle_each_iteration=False)
+
+    def train_batches(self, batch_size, seed, epoch, start_step=0, shard=(0, 1)):
+        """As ImageData.train_batches, from the stream of `train_order`: position p of the epoch is the p-th
+        example of that stream, and a resumed run skips the positions it has trained."""
+        index, count = shard
+        if batch_size % count:
+            raise DataError(f"the batch of {batch_size} does not split evenly over {count} workers")
+        per_worker = batch_size // count
+        total = self.steps_per_epoch(batch_size) * batch_size
+        positions = np.arange(start_step * batch_size, total)
+        mine = (positions % batch_size) // per_worker == index
+        ds = self.train_order(seed, epoch).take(total).skip(start_step * batch_size)
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(
+            (example_seeds(seed, epoch, positions), mine))))
+        ds = ds.filter(lambda example, extra: extra[1])
+        ds = ds.map(lambda example, extra: (self._train_transform(
+            records.decode_jpeg_at_256(example[0]), extra[0]), example[1]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(per_worker, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
 def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False, augment=True, cache_dir=None,
               cache_decoded=False, train_limit=None, eval_limit=None, validation_images=0):
     """The data set a run names: "cifar10" (data_dir None: the shipped slice; "download": Keras) or
@@ -529,6 +642,10 @@ def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False,
     if dataset == "imagenet_folder":
         if not data_dir:
             raise DataError("--dataset=imagenet_folder needs --data_dir pointing at a folder with train/ and val/")
+        shards = records.detect(data_dir)
+        if shards:   # TFRecord shards: the official, TFDS or prepared layout
+            return ImageShards(data_dir, *shards, input_size=input_size or paper.INPUT_SIZE, cache_dir=cache_dir,
+                               train_limit=train_limit, pca_colour_augment=pca_colour_augment, augment=augment)
         return ImageFolder(data_dir, input_size=input_size or paper.INPUT_SIZE, cache_dir=cache_dir,
                            cache_decoded=cache_decoded, train_limit=train_limit,
                            pca_colour_augment=pca_colour_augment, augment=augment)
