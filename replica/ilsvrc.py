@@ -78,7 +78,9 @@ def flat_val_wnids(root, classes):
                                       "sorted classes of train/")
                 labels[pathlib.Path(name).name] = classes[int(index)]
         return labels
-    found = sorted(p.name for p in (root / "val").iterdir())[:3] + sorted(p.name for p in root.iterdir())[:5]
+    val = root / "val"
+    found = (sorted(p.name for p in val.iterdir())[:3] if val.is_dir() else []) + \
+        sorted(p.name for p in root.iterdir())[:5]
     raise LayoutError(f"{root}/val holds images but no class folders and no label file; found {', '.join(found)}; "
                       f"the layouts read: {'; '.join(LAYOUTS)}")
 

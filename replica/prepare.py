@@ -4,8 +4,9 @@ into TFRecord shards that training reads directly (`--data_dir=OUT`).
 
   python -m replica.prepare --data_dir=/data/ilsvrc2012 --out_dir=/data/ilsvrc2012-256
 
-The source is any image-folder layout `--dataset=imagenet_folder` reads (train/<wnid>/ with val/<wnid>/ or a flat
-val/ and its label file). Written to OUT, in the official layout (replica.records): `train-00000-of-NNNNN` ...
+The source is ILSVRC-2012's two tar files as downloaded (`ILSVRC2012_img_train.tar`, `ILSVRC2012_img_val.tar` and a
+validation label file beside them: replica.tars reads them in place, without extraction), or any image-folder
+layout `--dataset=imagenet_folder` reads (train/<wnid>/ with val/<wnid>/ or a flat val/ and its label file). Written to OUT, in the official layout (replica.records): `train-00000-of-NNNNN` ...
 and `validation-00000-of-MMMMM` (`image/encoded`, `image/class/label` 1-based over the sorted wnids,
 `image/class/synset`, `image/filename`), the per-pixel mean image and PCA colour statistics of the training
 images (`stats.npz`, PAPER.md 3), and `manifest.json`: counts, classes with names, skipped files and why, the
@@ -26,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import ilsvrc, input_pipeline, paper, records
+from replica import ilsvrc, input_pipeline, paper, records, tars
 from replica.errors import UserError
 
 IMAGES_PER_SHARD = 1024
@@ -49,28 +50,44 @@ def example(encoded, label, wnid, filename):
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def resized_and_encoded(paths, labels, quality):
-    """(path, label, 256x256 uint8, JPEG bytes) of each readable file, in order, decoded on every core."""
-    def load(path, label):
-        image = input_pipeline.decode_and_resize(path)
-        return path, label, image, tf.io.encode_jpeg(image, quality=quality)
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+def resized_and_encoded(items, quality):
+    """(name, label, 256x256 uint8, JPEG bytes) of each readable image, in order, decoded on every core. items:
+    [(file path or replica.tars.Member, label)]; the name is the path, or tar:member for an image in a tar."""
+    names = [item if isinstance(item, str) else f"{item.tar}:{item.name}" for item, _ in items]
+    offsets = [-1 if isinstance(item, str) else item.offset for item, _ in items]
+    tar_of = {n: item for n, (item, _) in zip(names, items) if not isinstance(item, str)}
+
+    def read_member(name):
+        return tars.read(tar_of[name.numpy().decode()])
+
+    def load(name, offset, label):
+        encoded = tf.cond(offset < 0, lambda: tf.io.read_file(name),
+                          lambda: tf.py_function(read_member, [name], tf.string))
+        image = input_pipeline.resize_and_centre_crop(
+            tf.io.decode_image(encoded, channels=3, expand_animations=False))
+        return name, label, image, tf.io.encode_jpeg(image, quality=quality)
+    labels = np.array([y for _, y in items], np.int64)
+    ds = tf.data.Dataset.from_tensor_slices((names, np.array(offsets, np.int64), labels))
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+
+
+def file_name(source):
+    """The image's own name: the file name of a path or of a tar member ("....tar:n01440764_10026.JPEG")."""
+    return pathlib.Path(source.split(":")[-1]).name
 
 
 def write_shard(out, name, files, classes, quality, with_stats):
     """Write one shard (atomically) and its record `<name>.json` (count, skipped files, statistics' sums)."""
-    paths = [p for p, _ in files]
-    labels = np.array([y for _, y in files], np.int64)
+    names = [item if isinstance(item, str) else f"{item.tar}:{item.name}" for item, _ in files]
     size = paper.RESIZE_SHORTER_SIDE
     pixel_sum, outer_sum, rgb_sum, written = np.zeros((size, size, 3)), np.zeros((3, 3)), np.zeros(3), set()
     tmp = out / f"{name}.tmp"
     try:
         with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for path, label, image, encoded in resized_and_encoded(paths, labels, quality):
-                path = path.numpy().decode()
-                writer.write(example(encoded.numpy(), int(label), classes[int(label)], pathlib.Path(path).name))
-                written.add(path)
+            for source, label, image, encoded in resized_and_encoded(files, quality):
+                source = source.numpy().decode()
+                writer.write(example(encoded.numpy(), int(label), classes[int(label)], file_name(source)))
+                written.add(source)
                 if with_stats:
                     x = image.numpy().astype(np.float64)
                     pixel_sum += x
@@ -81,7 +98,7 @@ def write_shard(out, name, files, classes, quality, with_stats):
         tmp.unlink(missing_ok=True)
         raise UserError(f"writing {out / name} failed ({e.strerror or e}); free space in {out} and rerun: the "
                         "shards already written are kept") from None
-    record = {"count": len(written), "skipped": [[p, "could not be decoded"] for p in paths if p not in written]}
+    record = {"count": len(written), "skipped": [[n, "could not be decoded"] for n in names if n not in written]}
     if with_stats:
         np.savez(out / f"{name}.sums.npz", pixel_sum=pixel_sum, outer_sum=outer_sum, rgb_sum=rgb_sum)
     (out / f"{name}.json").write_text(json.dumps(record))
@@ -94,7 +111,7 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
     out = pathlib.Path(out_dir)
     if records.detect(data_dir):
         raise UserError(f"{data_dir} holds TFRecord shards already: train from it directly (--data_dir={data_dir})")
-    classes, train, val = input_pipeline.list_image_folder(data_dir)
+    classes, train, val = (tars.list_tars if tars.found(data_dir) else input_pipeline.list_image_folder)(data_dir)
     train = [train[i] for i in np.random.default_rng(0).permutation(len(train))]
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.tmp"):   # a shard a killed run was writing
@@ -137,6 +154,8 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
 
 def layout_of(data_dir):
     root = pathlib.Path(data_dir)
+    if tars.found(root):
+        return f"the downloaded tars ({tars.TRAIN_TAR}: a tar per class; {tars.VAL_TAR}: flat, with its label file)"
     val = root / "val"
     flat = val.is_dir() and any(input_pipeline.is_image_file(f) for f in val.iterdir())
     return "train/<wnid>/ with a flat val/ and its label file" if flat else "train/<wnid>/ and val/<wnid>/"

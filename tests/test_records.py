@@ -80,6 +80,10 @@ def test_prepared_shards_hold_every_image_once_with_its_label_and_the_training_s
             image = tf.io.decode_jpeg(ex["image/encoded"].bytes_list.value[0])
             assert image.shape == (256, 256, 3)
     assert seen == truth
+    for f in folder.glob("*/*/*"):   # the source is only read
+        assert f.read_bytes() == (TINY / f.relative_to(folder)).read_bytes(), f
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(("train-", "validation-"))) == [
+        "manifest.json", "stats.npz"]
     from_folder = ip.load_data("imagenet_folder", folder, cache_dir=out.parent / "cache-folder")
     shards = ip.load_data("imagenet_folder", out)
     assert isinstance(shards, ip.ImageShards) and shards.classes == from_folder.classes == classes
@@ -147,3 +151,45 @@ def test_shards_of_one_split_only_are_an_error_naming_the_missing_split(prepared
     shutil.copy(prepared[0] / "train-00000-of-00003", tmp_path)
     with pytest.raises(UserError, match="no validation shards"):
         ip.load_data("imagenet_folder", tmp_path)
+
+
+def write_ilsvrc_tars(folder, root):
+    """The folder as ILSVRC-2012 is downloaded: a training tar of per-class tars, a flat validation tar, and
+    Caffe's val.txt beside them; returns {validation file name: label}."""
+    import io
+    import tarfile
+    classes, _, val = ip.list_image_folder(folder)
+    with tarfile.open(root / "ILSVRC2012_img_train.tar", "w") as outer:
+        for wnid in classes:
+            inner = io.BytesIO()
+            with tarfile.open(fileobj=inner, mode="w") as tar:
+                for f in sorted((folder / "train" / wnid).iterdir()):
+                    tar.add(f, arcname=f.name)
+            info = tarfile.TarInfo(f"{wnid}.tar")
+            info.size = inner.tell()
+            inner.seek(0)
+            outer.addfile(info, inner)
+    truth = {}
+    with tarfile.open(root / "ILSVRC2012_img_val.tar", "w") as tar:
+        for k, (path, label) in enumerate(val):
+            name = f"ILSVRC2012_val_{k + 1:08d}.JPEG"
+            tar.add(path, arcname=name)
+            truth[name] = label
+    (root / "val.txt").write_text("".join(f"{name} {label}\n" for name, label in truth.items()))
+    return truth
+
+
+def test_the_downloaded_tars_are_prepared_in_place_with_the_folders_labels(folder, prepared, tmp_path):
+    truth = write_ilsvrc_tars(folder, tmp_path)
+    out = tmp_path / "out"
+    manifest = prepare.prepare(tmp_path, out, images_per_shard=8)
+    assert manifest["counts"] == prepared[1]["counts"] and manifest["source_layout"].startswith("the downloaded tars")
+    assert not (tmp_path / "train").exists()   # nothing extracted
+    labels = {}
+    for raw in tf.data.TFRecordDataset(str(out / "validation-00000-of-00001")):
+        ex = tf.train.Example.FromString(raw.numpy()).features.feature
+        labels[ex["image/filename"].bytes_list.value[0].decode()] = ex["image/class/label"].int64_list.value[0] - 1
+    assert labels == truth
+    from_tars = ip.load_data("imagenet_folder", out)
+    np.testing.assert_allclose(from_tars.stats.mean_image, ip.load_data("imagenet_folder", prepared[0]).stats.mean_image,
+                               atol=1e-4)   # the same training images, read from the tars

@@ -1,0 +1,82 @@
+"""How fast the training input pipeline runs alone, per core: the raw image folder against the prepared shards.
+
+  python experiments/input_speed.py [--data_dir=FOLDER] [--prepared_dir=SHARDS] [--quick]
+
+Each figure is one training epoch's stream as the trainer reads it (replica.input_pipeline: decode, for the raw
+folder the resize to 256 and centre crop, then random 227 crops, mirrors, mean subtraction and PCA colour noise),
+drained without a network, on tf.data's thread pool limited to 1, 2, ... cores (`private_threadpool_size`). The
+source defaults to tiny-imagenet-10 (64x64 photos: their decoding flatters the raw path, as real ILSVRC photos
+average about 400x350), prepared into a scratch folder by replica.prepare unless --prepared_dir names one.
+Written to experiments/results/input_speed.{md,json}: images/s and images/s per core beside the core count, and
+the host cores that feed a given GPU rate (tf_cnn_benchmarks measured 2,987 images/s for AlexNet on one P100;
+current GPUs train it at 10,000 and more).
+"""
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("data_dir", "../shared/data/tiny-imagenet-10", "A raw image folder (train/ and val/).")
+flags.DEFINE_string("prepared_dir", None, "Its prepared shards (default: prepared now into a scratch folder).")
+flags.DEFINE_integer("images", 4000, "Images per timed pass (the epoch repeated as needed).")
+flags.DEFINE_bool("quick", False, "A few hundred images on 1 core: checks the script end to end.")
+flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
+FLAGS = flags.FLAGS
+GPU_RATES = {"one P100 (tf_cnn_benchmarks, AlexNet)": 2987, "a current GPU": 10000}
+
+
+def images_per_second(data, cores, images, batch_size=128):
+    """Drain `images` training images from `data` on `cores` threads; images/s of the timed part."""
+    import tensorflow as tf
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = cores
+    options.threading.max_intra_op_parallelism = 1
+    epochs = -(-images // (data.steps_per_epoch(batch_size) * batch_size)) + 1
+
+    def stream():
+        for epoch in range(epochs):
+            yield from data.train_batches(batch_size, seed=0, epoch=epoch).with_options(options)
+    batches = stream()
+    next(batches)   # the first batch: threads, caches, the shuffle buffer
+    count, start = 0, time.perf_counter()
+    for images_batch, _ in batches:
+        count += int(images_batch.shape[0])
+        if count >= images:
+            break
+    return count / (time.perf_counter() - start)
+
+
+def main(argv):
+    del argv
+    from replica import input_pipeline, prepare
+    from experiments import report
+    prepared = FLAGS.prepared_dir
+    if not prepared:
+        prepared = report.scratch_dir("prepared-")
+        prepare.prepare(FLAGS.data_dir, prepared)
+    sources = {"raw folder": input_pipeline.load_data("imagenet_folder", FLAGS.data_dir, pca_colour_augment=True,
+                                                      cache_dir=report.scratch_dir("cache-")),
+               "prepared shards": input_pipeline.load_data("imagenet_folder", prepared, pca_colour_augment=True)}
+    all_cores = os.cpu_count()
+    core_counts = [1] if FLAGS.quick else sorted({1, 2, all_cores})
+    images = 300 if FLAGS.quick else FLAGS.images
+    rows = []
+    for name, data in sources.items():
+        for cores in core_counts:
+            rate = images_per_second(data, cores, images, batch_size=32 if FLAGS.quick else 128)
+            rows.append({"source": name, "cores": cores, "images/s": rate, "images_per_second_per_core": rate / cores,
+                         **{f"cores for {gpu}": rate_gpu / (rate / cores) for gpu, rate_gpu in GPU_RATES.items()}})
+            print(rows[-1], flush=True)
+    notes = [f"source: {FLAGS.data_dir} ({sources['raw folder'].train_size():,} training images) and its prepared "
+             f"shards; crops, mirrors, mean subtraction and PCA colour noise on; {images:,} images per figure",
+             "target for the prepared shards: 1,500 images/s per core (the figure per core at 1 core is the one "
+             "that scales with the host's cores)"]
+    columns = ["source", "cores", "images/s", "images_per_second_per_core"] + [f"cores for {g}" for g in GPU_RATES]
+    report.write_table("input_speed", "Input pipeline alone: images/s per core", rows, columns, notes=notes,
+                       out_dir=FLAGS.out_dir)
+
+
+if __name__ == "__main__":
+    app.run(main)
