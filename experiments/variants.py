@@ -28,6 +28,9 @@ flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice 
 flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).")
 flags.DEFINE_integer("epochs", None, "Epochs per run (default: the spec's).")
 flags.DEFINE_integer("train_limit", None, "Training images (default: the spec's).")
+flags.DEFINE_enum("scale", "default", ["default", "full"], "full: the paper-sized test (ILSVRC-2012 at 227, 90 "
+                  "epochs, the paper's schedule): print its commands and cost; with --imagenet_dir, run them.")
+flags.DEFINE_string("imagenet_dir", None, "With --scale=full: ILSVRC-2012 (any layout replica reads) to run on.")
 flags.DEFINE_string("precision", None, "Every variant in this precision (default: the spec's).")
 flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 (full) for the default mode.")
 flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
@@ -195,8 +198,9 @@ def run_spec(spec):
         notes += spec["analysis"](runs_of, FLAGS.out_dir)
     report.write_table(spec["name"], spec["title"], rows, columns, notes=notes, out_dir=FLAGS.out_dir)
     committed = FLAGS.seeds is None and FLAGS.epochs is None and FLAGS.train_limit is None and not FLAGS.precision
-    if "claim" in spec and committed and not FLAGS.quick and not FLAGS.out_dir:   # only the regime committed
-        record_claim(spec, runs_of, seeds, epochs, train_limit)
+    if committed and not FLAGS.quick and not FLAGS.out_dir:   # only the regime committed in the script
+        for claim in spec.get("claims", [spec["claim"]] if "claim" in spec else []):
+            record_claim(spec, claim, runs_of, seeds, epochs, train_limit)
     return rows
 
 
@@ -213,10 +217,10 @@ def scale_note(spec, seeds, epochs, train_limit):
             f"{seeds} seed(s), test error on the 10,000 test images")
 
 
-def record_claim(spec, runs_of, seeds, epochs, train_limit):
-    """The spec's claim judged on its runs (experiments/claims.py) and written into claims.json with its regime."""
+def record_claim(spec, claim, runs_of, seeds, epochs, train_limit):
+    """One claim of the spec judged on its runs (experiments/claims.py), written into claims.json with its regime
+    under the claim's `key` (default: the spec's name)."""
     from experiments import claims, report
-    claim = spec["claim"]
     pick = claim.get("metric", lambda r: r["final"]["centre_top1_error"])
     values = {name: {seed: pick(r) for seed, r in enumerate(runs_of[name])} for name in (claim["baseline"],
                                                                                          claim["variant"])}
@@ -236,7 +240,7 @@ def record_claim(spec, runs_of, seeds, epochs, train_limit):
                   "result_files": [f"experiments/results/{spec['name']}.md",
                                    f"experiments/results/{spec['name']}.json"] + claim.get("more_files", []),
                   "machine": report.machine(), "seeds": list(range(seeds))})
-    claims.record(spec["name"], entry)
+    claims.record(claim.get("key", spec["name"]), entry)
     claims.write_readme_table()
 
 
@@ -282,5 +286,49 @@ DEFAULT_METRICS = {
 }
 
 
+# --- the paper-sized version ------------------------------------------------------------------------------------
+FLAG_OF = {"towers": "towers", "lrn": "lrn", "pooling": "pooling", "activation": "activation",
+           "dropout_rate": "dropout", "drop_layer": "drop_layer", "precision": "precision", "augment": "augment",
+           "pca_colour_augment": "pca_colour"}
+GPU_IMAGES_PER_SECOND = 10_000   # AlexNet training on one current GPU (tf_cnn_benchmarks: 2,987 on a P100)
+
+
+def full_scale_commands(spec, imagenet_dir):
+    """The run_experiment.py command of each variant and seed on ILSVRC-2012 with the paper's recipe."""
+    commands = []
+    for name, variant in spec["variants"].items():
+        if "four_layer" in variant:
+            continue   # the four-layer net is a CIFAR-10 net
+        settings = {"towers": variant.get("towers", 2), **variant.get("model", {}), **variant.get("data", {})}
+        flags_ = [f"--{FLAG_OF[k]}={v}" if not isinstance(v, bool) else f"--{'' if v else 'no'}{FLAG_OF[k]}"
+                  for k, v in settings.items() if k in FLAG_OF]
+        slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+        for seed in range(spec["seeds"]):
+            commands.append(["python", "run_experiment.py", "--dataset=imagenet_folder", f"--data_dir={imagenet_dir}",
+                             *flags_, f"--seed={seed}", f"--run_dir=runs/full/{spec['name']}/{slug}-seed{seed}"])
+    return commands
+
+
+def run_full_scale(spec):
+    """--scale=full: the paper's test as the paper ran it, its cost on one modern GPU, and (with --imagenet_dir)
+    the runs themselves, one after another; each resumes if interrupted."""
+    import subprocess
+    commands = full_scale_commands(spec, FLAGS.imagenet_dir or "/data/ilsvrc2012")
+    images = 1_281_167 * 90   # ILSVRC-2012's training set, the paper's 90 epochs
+    hours = images / GPU_IMAGES_PER_SECOND / 3600
+    print(f"{spec['title']} at the paper's scale: {len(commands)} runs of 90 epochs of ILSVRC-2012 at 227x227 "
+          f"({images / 1e6:.0f} M images, {images * 4.35e9 / 1e15:,.0f} PFLOP a run at 4.35 GFLOP a training image), "
+          f"about {hours:.1f} h a run and {hours * len(commands):.0f} h in all on one GPU training AlexNet at "
+          f"{GPU_IMAGES_PER_SECOND:,} images/s:")
+    for command in commands:
+        print("  " + " ".join(command))
+    if not FLAGS.imagenet_dir:
+        print("(add --imagenet_dir=DIR to run them)")
+        return 0
+    for command in commands:
+        subprocess.run(command, check=True)
+    return 0
+
+
 def main_for(spec):
-    app.run(lambda argv: run_spec(spec) and 0)
+    app.run(lambda argv: (run_full_scale(spec) if FLAGS.scale == "full" else run_spec(spec) and 0))

@@ -116,7 +116,7 @@ def test_a_claim_is_recorded_with_its_regime_and_its_seeds_values(tmp_path, monk
                                   "history_last_train_top1": 0.05, "final": {"centre_top1_error": error}})
     spec = {"name": "demo", "claim": {"text": "var is worse", "paper": "worse", "baseline": "base", "variant": "var",
                                       "expected_sign": +1}}
-    variants.record_claim(spec, runs_of, seeds=2, epochs=3, train_limit=1000)
+    variants.record_claim(spec, spec["claim"], runs_of, seeds=2, epochs=3, train_limit=1000)
     entry = json.loads((tmp_path / "claims.json").read_text())["demo"]
     assert entry["variant"]["per_seed"] == {"0": 0.40, "1": 0.42} and entry["n"] == 2
     assert entry["difference"] == pytest.approx(0.105) and entry["verdict"] == "agrees"

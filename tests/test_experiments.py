@@ -164,3 +164,15 @@ def test_dropout_draws_its_curves_and_times_convergence(tmp_path):
     assert sum("validation minus train error at the last epoch" in n for n in notes) == 2
     assert any(n.startswith("epochs to reach") and "dropout 0.5 " in n for n in notes)
     assert (tmp_path / "dropout.png").stat().st_size > 10_000
+
+
+def test_the_paper_sized_commands_carry_each_variants_settings():
+    from experiments import augmentation, drop_layer, variants
+    commands = variants.full_scale_commands(augmentation.SPEC, "/data/ilsvrc")
+    assert len(commands) == 3 * augmentation.SPEC["seeds"]
+    no_augment = [c for c in commands if "--noaugment" in c]
+    pca = [c for c in commands if "--pca_colour" in c]
+    assert len(no_augment) == len(pca) == augmentation.SPEC["seeds"]
+    assert all("--dataset=imagenet_folder" in c and "--data_dir=/data/ilsvrc" in c for c in commands)
+    assert sum("--drop_layer=conv3" in c for c in variants.full_scale_commands(drop_layer.SPEC, "x")) == 3
+    assert len({c[-1] for c in commands}) == len(commands)   # a run folder each
