@@ -116,11 +116,14 @@ def percent(value):
 
 
 def row(key, entry):
-    """One line of the results table."""
+    """One line of the results table (values in per cent, or in epochs for a claim whose unit is epochs)."""
     b, v = entry["baseline"], entry["variant"]
-    ours = (f"{v['name']} {percent(v['mean'])} +- {percent(v['sd'])} vs {b['name']} {percent(b['mean'])} +- "
-            f"{percent(b['sd'])} (n {entry['n']}): {100 * entry['difference']:+.1f} +- "
-            f"{percent(entry['resolvable_difference']) or '?'}")
+    show = percent if entry.get("unit") != "epochs" else (lambda x: "" if x is None else f"{x:.1f}")
+    unit = " epochs" if entry.get("unit") == "epochs" else ""
+    ours = (f"{v['name']} {show(v['mean'])} +- {show(v['sd'])} vs {b['name']} {show(b['mean'])} +- "
+            f"{show(b['sd'])}{unit} (n {entry['n']}): {'+' if entry['difference'] >= 0 else '-'}"
+            f"{show(abs(entry['difference']))} +- "
+            f"{show(entry['resolvable_difference']) or '?'}")
     verdict_text = entry["verdict"]
     if entry.get("seeds_to_resolve"):
         verdict_text += f" (about {entry['seeds_to_resolve']} seeds would)"

@@ -11,11 +11,17 @@ linear interpolation.
 
   python experiments/relu_vs_tanh.py [--quick]
 
+The regime (fixed before its results): all 50,000 training images, as the paper's Fig. 1; no augmentation; the
+learning rate of each non-linearity chosen by the probes on seed 0, then seeds 0 and 1 trained for up to 15
+epochs (ReLU) and 30 (tanh): with the paper's ratio of 6, ReLU's 25% comes within a few epochs and tanh's within
+30 only if the ratio is under about 6 here too; a tanh curve that has not reached 25% gives a lower bound on the
+ratio (its epochs run), which is how claims.json records it. Seeds: 2, paired; the claim is judged on the
+difference of the epochs to 25% (tanh minus ReLU, expected positive) and the ratio is reported beside it.
+
 Budget arithmetic: the net costs 34.7 M multiply-adds an image forward (conv1 4.9 M, conv2 26.2 M, local3 2.4 M,
-local4 1.2 M), 0.21 GFLOP a training image; measured here about 700 training images/s. Default: 10,000 training
-images, 4 probe runs x 1 epoch and a run of up to 30 epochs per non-linearity = 2 x 34 epochs x 10,000 images =
-680,000 images, about 17 min plus the evaluations. Training error on a 10,000-image subset falls faster per epoch
-than on the full 50,000, so only the ratio is comparable with the paper's.
+local4 1.2 M), 0.21 GFLOP a training image; about 700 training images/s here, so an epoch of 50,000 is ~75 s with
+its evaluation. Probes 4 x 2 epochs, runs (15 + 30) x 2 seeds: 98 epochs, about 2 h, over the 90 minutes the
+other claims take because the paper's regime is the whole training set.
 """
 import os
 
@@ -23,14 +29,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from experiments import variants  # noqa: E402  (its flags: --quick, --epochs, --train_limit, --data_dir, --out_dir)
+from experiments import variants  # noqa: E402  (its flags: --quick, --seeds, --epochs, --train_limit, --out_dir)
 
 flags.DEFINE_integer("probe_epochs", 1, "Epochs of each learning-rate probe.")
 flags.DEFINE_list("learning_rates", ["0.005", "0.01", "0.02", "0.05"], "Learning rates tried for each net.")
 flags.DEFINE_float("target", 0.25, "The training error whose epoch is compared (paper: 25%).")
-flags.DEFINE_integer("seed", 0, "Seed of every run.")
 FLAGS = flags.FLAGS
-EPOCHS, TRAIN_LIMIT = 30, 10000   # defaults of --epochs and --train_limit here
+EPOCHS = {"relu": 15, "tanh": 30}   # per non-linearity (--epochs sets both)
+SEEDS, TRAIN_LIMIT = 2, 50000        # defaults of --seeds and --train_limit here
 
 ACTIVATIONS = ("relu", "tanh")
 PAPER_RATIO = 6.0
@@ -42,13 +48,13 @@ def no_regularisation(learning_rate, epochs):
             "epochs": epochs, "final_ten_crop": False}
 
 
-def train_curve(activation, learning_rate, epochs):
+def train_curve(activation, learning_rate, epochs, seed=0):
     """(per-epoch training error, results) of the four-layer net with `activation` at `learning_rate`."""
     recipe = no_regularisation(learning_rate, epochs)
     if FLAGS.quick:   # whole epochs of 512 shipped images, so that there is a curve to read
         recipe["max_steps"] = 0
     variant = {"four_layer": {"activation": activation}, "data": {"augment": False}, "recipe": recipe}
-    results = variants.run_variant(variant, FLAGS.seed, None, FLAGS.quick, epochs, FLAGS.train_limit or TRAIN_LIMIT)
+    results = variants.run_variant(variant, seed, None, FLAGS.quick, epochs, FLAGS.train_limit or TRAIN_LIMIT)
     return variants.epoch_curve(results, "train_top1_error"), results
 
 
@@ -67,34 +73,57 @@ def main(argv):
     from experiments import report
     if FLAGS.quick:
         FLAGS.learning_rates, FLAGS.epochs = ["0.01", "0.05"], 2
-    epochs = FLAGS.epochs or EPOCHS
-    rows, series = [], {}
+    seeds = 1 if FLAGS.quick else (FLAGS.seeds or SEEDS)
+    rows, series, reached = [], {}, {a: {} for a in ACTIVATIONS}
     for activation in ACTIVATIONS:
         lr, probes = choose_learning_rate(activation)
-        curve, results = train_curve(activation, lr, epochs)
-        reached = variants.epochs_to(curve, FLAGS.target)
-        rows.append({"non-linearity": activation, "learning rate (chosen)": lr,
-                     "probes (lr: train error after probe)": ", ".join(f"{k:g}: {v:.3f}" for k, v in probes.items()),
-                     f"epochs to {FLAGS.target:.0%} train error": reached, "epochs run": len(curve),
-                     "final train error": curve[-1] if curve else None,
-                     "test error": results["final"]["centre_top1_error"], "wall seconds": results["wall_seconds"]})
-        series[activation] = (list(range(1, len(curve) + 1)), curve)
-        print(rows[-1], flush=True)
-    relu, tanh = (r[f"epochs to {FLAGS.target:.0%} train error"] for r in rows)
-    if relu and tanh:
-        ratio = f"tanh / ReLU = {tanh / relu:.2f} (paper: {PAPER_RATIO:g})"
-    elif relu:
-        ratio = (f"tanh did not reach {FLAGS.target:.0%} in {rows[1]['epochs run']} epochs: ratio at least "
-                 f"{rows[1]['epochs run'] / relu:.2f} (paper: {PAPER_RATIO:g})")
-    else:
-        ratio = f"ReLU did not reach {FLAGS.target:.0%}: no ratio (paper: {PAPER_RATIO:g})"
-    scale = ("--quick: a few steps on the shipped slice; the numbers only show that the script runs" if FLAGS.quick
-             else f"{FLAGS.train_limit or TRAIN_LIMIT} CIFAR-10 training images, batch 128, seed {FLAGS.seed}; one seed")
+        epochs = FLAGS.epochs or EPOCHS[activation]
+        for seed in range(seeds):
+            curve, results = train_curve(activation, lr, epochs, seed)
+            epoch = variants.epochs_to(curve, FLAGS.target)
+            reached[activation][seed] = epoch if epoch is not None else float(len(curve))   # censored: a bound
+            rows.append({"non-linearity": activation, "seed": seed, "learning rate (chosen)": lr,
+                         "probes (lr: train error after probe)": ", ".join(f"{k:g}: {v:.3f}" for k, v in probes.items()),
+                         f"epochs to {FLAGS.target:.0%} train error": epoch, "epochs run": len(curve),
+                         "final train error": curve[-1] if curve else None,
+                         "test error": results["final"]["centre_top1_error"], "wall seconds": results["wall_seconds"]})
+            series[f"{activation}, seed {seed}"] = (list(range(1, len(curve) + 1)), curve)
+            print(rows[-1], flush=True)
+    notes = [("--quick: a few steps on the shipped slice; the numbers only show that the script runs" if FLAGS.quick
+              else f"{FLAGS.train_limit or TRAIN_LIMIT:,} CIFAR-10 training images, batch 128, seeds 0-{seeds - 1}"),
+             ratio_note(rows, reached)]
     report.write_table("relu_vs_tanh", "Fig. 1: ReLU vs tanh, CIFAR-10 four-layer net, epochs to 25% training error",
-                       rows, list(rows[0]), notes=[scale, ratio], out_dir=FLAGS.out_dir)
+                       rows, list(rows[0]), notes=notes, out_dir=FLAGS.out_dir)
     report.line_figure("relu_vs_tanh", series, "epoch", "training error (mean over the epoch's batches)",
                        "Fig. 1 here: four-layer net on CIFAR-10", out_dir=FLAGS.out_dir,
                        hline=(FLAGS.target, f"{FLAGS.target:.0%}"))
+    committed = FLAGS.seeds is None and FLAGS.epochs is None and FLAGS.train_limit is None
+    if committed and not FLAGS.quick and not FLAGS.out_dir:
+        record_claim(reached, rows)
+
+
+def ratio_note(rows, reached):
+    """tanh's epochs to the target over ReLU's, per seed; "at least" where tanh never reached it."""
+    censored = {r["seed"] for r in rows if r["non-linearity"] == "tanh" and r[f"epochs to {FLAGS.target:.0%} train error"] is None}
+    parts = [f"seed {s}: {'at least ' if s in censored else ''}{reached['tanh'][s] / reached['relu'][s]:.2f}"
+             for s in reached["relu"] if reached["relu"][s]]
+    return f"tanh / ReLU epochs to {FLAGS.target:.0%}: " + "; ".join(parts) + f" (paper: {PAPER_RATIO:g})"
+
+
+def record_claim(reached, rows):
+    from experiments import claims, report
+    claim = {"baseline": "relu", "variant": "tanh", "expected_sign": +1, "unit": "epochs"}
+    entry = claims.judge(claim, reached["relu"], reached["tanh"])
+    entry.update({"order": 2, "claim": "ReLU reaches 25% training error sooner than tanh (Fig. 1)",
+                  "paper": "6x fewer epochs", "unit": "epochs", "ratio_note": ratio_note(rows, reached),
+                  "regime": {"training_images": FLAGS.train_limit or TRAIN_LIMIT, "epochs": EPOCHS,
+                             "final_train_top1_error": {r["non-linearity"] + f" seed {r['seed']}": r["final train error"]
+                                                        for r in rows}},
+                  "command": report.command_line(), "machine": report.machine(),
+                  "result_files": ["experiments/results/relu_vs_tanh.md", "experiments/results/relu_vs_tanh.json",
+                                   "experiments/results/relu_vs_tanh.png"]})
+    claims.record("relu_vs_tanh", entry)
+    claims.write_readme_table()
 
 
 if __name__ == "__main__":
