@@ -9,7 +9,11 @@ import numpy as np
 
 from replica import model as model_lib
 
-OWN_TOWER_ONLY = ("conv2", "conv4", "conv5")   # layers that see only their own tower's maps (PAPER.md 1)
+
+
+def own_tower_layers(model):
+    """The layers that see only their own tower's maps, as the model is built (paper.TOPOLOGY)."""
+    return tuple(layer.name for layer in model.built_layers if layer.sees == "own")
 
 
 def block_diagonal(k0, k1):
@@ -34,7 +38,7 @@ def single_device_weights(towers_model, grouped):
     weights = {"fc8": towers_model.fc8.get_weights()}
     for layer in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"):
         (k0, b0), (k1, b1) = (towers_model.paper_layer(layer, t).get_weights() for t in (0, 1))
-        own_only = layer in OWN_TOWER_ONLY and not grouped
+        own_only = layer in own_tower_layers(towers_model) and not grouped
         kernel = block_diagonal(k0, k1) if own_only else side_by_side(k0, k1)
         weights[layer] = [kernel, side_by_side(b0, b1)]
     return weights

@@ -101,27 +101,22 @@ class AlexNet(keras.Model):
         self.dropout_rate, self.num_classes, self.positive_bias = dropout_rate, num_classes, positive_bias
         self.drop_layer, self.precision = drop_layer, precision
         self.batch_shard = (0, 1)   # (worker, workers): which rows of the global batch this model sees
-        c1, c2, c3, c4, c5, f6, f7 = design.widths
-        g = design.conv_groups
         policy = precision_lib.layer_policy(precision)
         b = dict(positive_bias=positive_bias, precision=policy,
                  input_gradient_first=orders_gradients(self.devices))
+        widths = dict(zip(paper.LAYER_NAMES, design.widths))
         for t in range(design.towers):
-            setattr(self, self.layer_name("conv1", t),
-                    L.conv("conv1", c1, geometry.conv1_kernel, geometry.conv1_stride, geometry.conv1_padding,
-                           name=self.layer_name("conv1", t), precision=policy))
-            setattr(self, self.layer_name("conv2", t),
-                    L.conv("conv2", c2, paper.CONV2_KERNEL, groups=g, name=self.layer_name("conv2", t), **b))
-            if drop_layer != "conv3":
-                setattr(self, self.layer_name("conv3", t),
-                        L.conv("conv3", c3, paper.CONV345_KERNEL, name=self.layer_name("conv3", t), **b))
-            if drop_layer != "conv4":
-                setattr(self, self.layer_name("conv4", t),
-                        L.conv("conv4", c4, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv4", t), **b))
-            setattr(self, self.layer_name("conv5", t),
-                    L.conv("conv5", c5, paper.CONV345_KERNEL, groups=g, name=self.layer_name("conv5", t), **b))
-            setattr(self, self.layer_name("fc6", t), L.dense("fc6", f6, name=self.layer_name("fc6", t), **b))
-            setattr(self, self.layer_name("fc7", t), L.dense("fc7", f7, name=self.layer_name("fc7", t), **b))
+            for layer in self.built_layers[:-1]:   # fc8 is one layer
+                name = self.layer_name(layer.name, t)
+                if layer.name == "conv1":   # its kernel and stride follow the input geometry; it reads the image
+                    keras_layer = L.conv("conv1", widths["conv1"], geometry.conv1_kernel, geometry.conv1_stride,
+                                         geometry.conv1_padding, name=name, precision=policy)
+                elif layer.kind == "conv":
+                    groups = design.conv_groups if layer.sees == "own" else 1
+                    keras_layer = L.conv(layer.name, widths[layer.name], layer.kernel, groups=groups, name=name, **b)
+                else:
+                    keras_layer = L.dense(layer.name, widths[layer.name], name=name, **b)
+                setattr(self, name, keras_layer)
         self.fc8 = L.dense("fc8", num_classes, name="fc8", **b)
 
     # --- names and places -------------------------------------------------------------------------------------
@@ -150,16 +145,32 @@ class AlexNet(keras.Model):
         return range(self.design.towers)
 
     @property
+    def built_layers(self):
+        """paper.TOPOLOGY as built: without the dropped layer, whose exchange (if it had one) moves to the next
+        layer, so the towers still meet once between pool2 and pool5."""
+        layers = list(paper.TOPOLOGY)
+        if self.drop_layer:
+            k = paper.LAYER_NAMES.index(self.drop_layer)
+            if layers[k].sees == "both":
+                layers[k + 1] = dataclasses.replace(layers[k + 1], sees="both")
+            del layers[k]
+        return tuple(layers)
+
+    @property
     def paper_layers(self):
         """conv1 ... fc8 as built (without the dropped layer)."""
-        return tuple(layer for layer in paper.LAYER_NAMES if layer != self.drop_layer)
+        return tuple(layer.name for layer in self.built_layers)
 
     @property
     def exchange_layers(self):
-        """The layers that see both towers' maps: conv3, fc6, fc7, fc8 (conv4 instead of conv3 when conv3 is
-        dropped: the towers still meet once between pool2 and pool5)."""
-        first = "conv4" if self.drop_layer == "conv3" else "conv3"
-        return (first,) + paper.EXCHANGE_LAYERS[1:]
+        """The layers that see both towers' maps: conv3, fc6, fc7, fc8 (paper.TOPOLOGY)."""
+        return tuple(layer.name for layer in self.built_layers if layer.sees == "both")
+
+    def input_of(self, layer):
+        """The endpoint a layer reads: the layer before it, after its pooling (pool2 for conv3, pool5 for fc6)."""
+        names = self.paper_layers
+        below = paper.LAYERS[names[names.index(layer) - 1]]
+        return f"pool{below.name[-1]}" if below.pool else below.name
 
     # --- the forward pass -------------------------------------------------------------------------------------
     def build(self, input_shape):
@@ -202,11 +213,6 @@ class AlexNet(keras.Model):
                 out[self.layer_name("pool" + layer[-1], t)] = x
                 return x
 
-        def conv_norm_pool(layer, inputs):
-            """conv1 or conv2 of every tower, then its LRN and pooling."""
-            maps = [convolve(layer, t, inputs[t]) for t in self.towers]
-            return [pool(layer, t, normalise(layer, t, maps)) for t in self.towers]
-
         def exchange(xs, t):
             """What tower t's layer sees at an exchange point: [tower 0, tower 1] concatenated on its device."""
             with self.on_tower(t):
@@ -222,28 +228,29 @@ class AlexNet(keras.Model):
                 return x
 
         pad = self.geometry.input_pad
-        inputs = []
+        xs = []
         for t in self.towers:
             with self.on_tower(t):
-                inputs.append(tf.pad(images, [[0, 0], [0, pad], [0, pad], [0, 0]]) if pad else images)
-        xs = conv_norm_pool("conv1", inputs)
-        xs = conv_norm_pool("conv2", xs)
-        for layer in ("conv3", "conv4"):
-            if layer == self.drop_layer:
+                xs.append(tf.pad(images, [[0, 0], [0, pad], [0, pad], [0, 0]]) if pad else images)
+        for layer in self.built_layers[:-1]:   # conv1 ... fc7 of every tower, top to bottom (paper.TOPOLOGY)
+            seen = [exchange(xs, t) if layer.sees == "both" else xs[t] for t in self.towers]
+            if layer.kind == "conv":
+                xs = [convolve(layer.name, t, seen[t]) for t in self.towers]
+                if layer.lrn:
+                    xs = [normalise(layer.name, t, xs) for t in self.towers]
+                if layer.pool:
+                    xs = [pool(layer.name, t, xs[t]) for t in self.towers]
                 continue
-            seen = [exchange(xs, t) if layer == self.exchange_layers[0] else xs[t] for t in self.towers]
-            xs = [convolve(layer, t, seen[t]) for t in self.towers]
-        xs = [pool("conv5", t, convolve("conv5", t, xs[t])) for t in self.towers]
-        flat = []
-        for t in self.towers:
-            seen = exchange(xs, t)  # fc6 sees pool5 of both towers, 6x6x(128 + 128), flattened in NHWC order
-            with self.on_tower(t):
-                flat.append(tf.reshape(seen, [tf.shape(seen)[0], -1]))
-        hs = [fc_block("fc6", t, flat[t], 6) for t in self.towers]
-        hs = [fc_block("fc7", t, exchange(hs, t), 7) for t in self.towers]
+            if layer.name == "fc6":   # pool5 of both towers, 6x6x(128 + 128), flattened in NHWC order
+                seen = [self._flatten(x, t) for t, x in zip(self.towers, seen)]
+            xs = [fc_block(layer.name, t, seen[t], int(layer.name[2:])) for t in self.towers]
         with self.on_tower(0):
-            out["fc8"] = tf.cast(self.fc8(exchange(hs, 0)), tf.float32)   # the softmax and loss in float32
+            out["fc8"] = tf.cast(self.fc8(exchange(xs, 0)), tf.float32)   # the softmax and loss in float32
         return out
+
+    def _flatten(self, x, tower):
+        with self.on_tower(tower):
+            return tf.reshape(x, [tf.shape(x)[0], -1])
 
 
 def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_size=paper.INPUT_SIZE, lrn="paper",

@@ -4,6 +4,7 @@ Krizhevsky, Sutskever, Hinton, "ImageNet Classification with Deep Convolutional 
 Everything the library defaults to is read from here, so a reader can check the replica against the paper in
 one file.
 """
+import dataclasses
 
 # --- PAPER.md 1 (paper 3.2, 3.5, Fig. 2): the two towers -------------------------------------------------------
 INPUT_SIZE = 227                 # PAPER.md 4: 224 + 3 implicit zero pixels, or a 227 crop; both give 55x55.
@@ -17,9 +18,34 @@ ONE_GPU_WIDTHS = (48, 128, 192, 192, 256, 4096, 4096)       # PAPER.md 2, the pa
 MERGED_WIDTHS = (96, 256, 384, 384, 256, 4096, 4096)        # PAPER.md 2, the dense single-device net
 NUM_CLASSES = 1000
 
-# The layers where the towers exchange activations (PAPER.md 1).
-EXCHANGE_LAYERS = ("conv3", "fc6", "fc7", "fc8")
-LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One layer of the network (PAPER.md 1, paper Fig. 2): what it computes and which maps it reads."""
+    name: str
+    kind: str            # "conv" or "fc"
+    kernel: int = 0      # kernel size of a conv layer (conv1's follows the input geometry)
+    sees: str = "own"    # "image", "own" (its own tower's maps only) or "both" (both towers': an exchange point)
+    lrn: bool = False    # followed by local response normalisation (paper 3.3)
+    pool: bool = False   # followed by max pooling (paper 3.4)
+
+
+# The network, top to bottom: the one place that says which layer sees which tower. The model, the collapse to one
+# device, the per-layer table and the cost model all read it; moving an exchange point is one edit here.
+TOPOLOGY = (
+    Layer("conv1", "conv", CONV1_KERNEL, sees="image", lrn=True, pool=True),
+    Layer("conv2", "conv", CONV2_KERNEL, sees="own", lrn=True, pool=True),
+    Layer("conv3", "conv", CONV345_KERNEL, sees="both"),
+    Layer("conv4", "conv", CONV345_KERNEL, sees="own"),
+    Layer("conv5", "conv", CONV345_KERNEL, sees="own", pool=True),
+    Layer("fc6", "fc", sees="both"),
+    Layer("fc7", "fc", sees="both"),
+    Layer("fc8", "fc", sees="both"),   # one layer, on tower 0's device (cuda-convnet2)
+)
+LAYER_NAMES = tuple(layer.name for layer in TOPOLOGY)
+LAYERS = {layer.name: layer for layer in TOPOLOGY}
+EXCHANGE_LAYERS = tuple(layer.name for layer in TOPOLOGY if layer.sees == "both")   # conv3, fc6, fc7, fc8
+OWN_TOWER_LAYERS = tuple(layer.name for layer in TOPOLOGY if layer.sees == "own")   # conv2, conv4, conv5
 
 # --- PAPER.md 1: initialisation -------------------------------------------------------------------------------
 WEIGHT_INIT_STDDEV = 0.01

@@ -245,7 +245,7 @@ def single_device_weights(imported, grouped):
     weights = {}
     for layer, (weight, bias) in imported.weights.items():
         kernel = keras_kernel(layer, weight)
-        if layer in collapse.OWN_TOWER_ONLY and not grouped:
+        if layer in paper.OWN_TOWER_LAYERS and not grouped:
             half = kernel.shape[-1] // 2
             kernel = collapse.block_diagonal(kernel[..., :half], kernel[..., half:])
         weights[layer] = [kernel, bias]

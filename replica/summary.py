@@ -44,8 +44,7 @@ def received_from_other_tower(model, layer, tower, inputs):
         return 0
     if layer == "fc8":   # fc8 sits on tower 0: it reads tower 1's fc7 output
         return int(np.prod(inputs[model.layer_name("fc7", 1)].shape[1:]))
-    below = {"conv3": "pool2", "conv4": "pool2", "fc6": "pool5", "fc7": "fc6"}[layer]
-    return int(np.prod(inputs[model.layer_name(below, 1 - tower)].shape[1:]))
+    return int(np.prod(inputs[model.layer_name(model.input_of(layer), 1 - tower)].shape[1:]))
 
 
 def layer_table(model):

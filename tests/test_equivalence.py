@@ -60,3 +60,22 @@ def test_mixed_bfloat16_is_the_same_net_to_bfloat16_rounding(source):
     assert ends["conv1_0"].dtype == tf.bfloat16 and ends["fc8"].dtype == tf.float32
     error = relative_error(logits, ends["fc8"].numpy())
     assert 1e-5 < error < 0.05
+
+
+def test_moving_an_exchange_point_is_one_edit_of_the_topology(monkeypatch, two_devices):
+    """With conv4 instead of conv3 as the exchange (paper.TOPOLOGY edited, nothing else), the towers, their
+    placement's crossings, the collapse and the per-layer table all follow."""
+    import dataclasses
+    from replica import paper
+    topology = [dataclasses.replace(layer, sees={"conv3": "own", "conv4": "both"}.get(layer.name, layer.sees))
+                for layer in paper.TOPOLOGY]
+    monkeypatch.setattr(paper, "TOPOLOGY", tuple(topology))
+    model = lively_weights(replica.build_model(2, num_classes=10, input_size=32, devices=two_devices))
+    assert model.exchange_layers == ("conv4", "fc6", "fc7", "fc8")
+    assert model.paper_layer("conv3", 0).kernel.shape[2] == 128 and model.paper_layer("conv4", 0).kernel.shape[2] == 384
+    images = tf.random.uniform([2, 32, 32, 3], -120, 120, seed=3)
+    logits = model(images).numpy()
+    assert relative_error(logits, replica.collapse_to_merged(model)(images).numpy()) < 1e-5
+    assert relative_error(logits, replica.to_grouped(model)(images).numpy()) < 1e-5
+    rows = {r.name: r for r in replica.layer_table(model)}
+    assert rows["conv4_0"].crosses_device and not rows["conv3_0"].crosses_device
