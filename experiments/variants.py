@@ -109,6 +109,8 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
             print(f"reusing {run_dir} (made by {results['made_by']})", flush=True)
             return {**results, "run_dir": str(run_dir), "reused": True}
     train.set_determinism(seed, False)
+    from replica import precision
+    precision.configure(variant.get("model", {}).get("precision", "float32"))   # float32 that is float32, etc.
     data = input_pipeline.load_data(**data_arguments)
     model = build_variant(variant, devices)
     start = time.time()

@@ -323,9 +323,9 @@ def reference_logits(model, images, output=None):
         model.opset_import[0].version = 6
     if output not in {o.name for o in model.graph.output}:
         model.graph.output.append(onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None))
-    session = ReferenceEvaluator(model, new_ops=ops)
+    evaluator = ReferenceEvaluator(model, new_ops=ops)
     bgr = (images.astype(np.float32) - np.array(MEAN_BGR[::-1], np.float32))[..., ::-1]
-    return np.concatenate([session.run([output], {session.input_names[0]: np.ascontiguousarray(
+    return np.concatenate([evaluator.run([output], {evaluator.input_names[0]: np.ascontiguousarray(
         x.transpose(2, 0, 1)[None])})[0] for x in bgr])
 
 

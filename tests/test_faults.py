@@ -338,30 +338,19 @@ def test_a_forced_stop_before_any_checkpoint_says_what_is_true(small_data, tmp_p
 
 
 # --- flags ------------------------------------------------------------------------------------------------------
-BAD_FLAGS = ["--gpus=", "--momentum=2", "--max_steps=-1", "--train_limit=-5", "--num_classes=0", "--eval_limit=-1",
-             "--weight_decay=-1", "--workers=0", "--input_size=100", "--lr_drop_factor=1", "--dropout=1"]
+BAD_SETTINGS = {"gpus": "", "momentum": 2.0, "max_steps": -1, "train_limit": -5, "num_classes": 0, "eval_limit": -1,
+                "weight_decay": -1.0, "workers": 0, "input_size": 100, "lr_drop_factor": 1.0, "dropout": 1.0,
+                "lr_drop_epochs": ("ten",), "precision": "float8"}
 
 
-CHECK_FLAGS = """
-import json, sys
-import run_experiment
-problems = {}
-for flag in sys.argv[1:]:
-    run_experiment.FLAGS.unparse_flags()
-    run_experiment.FLAGS(["run_experiment.py", flag])
-    problems[flag] = run_experiment.flag_problems()
-print(json.dumps(problems))
-"""
-
-
-def test_every_bad_flag_is_named_before_any_work():
-    """The checks of run_experiment.flag_problems, in one process of their own (absl's flags are global)."""
-    result = subprocess.run([sys.executable, "-c", CHECK_FLAGS, *BAD_FLAGS, "--towers=merged"], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
-    problems = json.loads(result.stdout.splitlines()[-1])
-    for flag in BAD_FLAGS:
-        assert problems[flag] and problems[flag][0].startswith(flag.split("=")[0]), (flag, problems[flag])
-    assert problems["--towers=merged"] == []
+def test_every_bad_setting_is_named_before_any_work():
+    """replica.config.problems: each bad value is named by its flag, first; a good configuration has none."""
+    from replica import config
+    for name, value in BAD_SETTINGS.items():
+        problems = config.problems(config.from_values({name: value}))
+        assert problems and problems[0].startswith(f"--{name}"), (name, problems)
+    assert config.problems(config.from_values({"towers": "merged"})) == []
+    assert config.problems(config.Config()) == []
 
 
 def cli(*args):
