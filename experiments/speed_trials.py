@@ -57,22 +57,6 @@ def fc_input_gradient_forms():
     }
 
 
-def matmul_with_input_gradient(form):
-    """layers.matmul with another form of its input gradient."""
-    import tensorflow as tf
-
-    def matmul(x, w, input_gradient_first=False):
-        @tf.custom_gradient
-        def product(x, w):
-            def gradient(dy):
-                dx = form(dy, w)
-                with tf.control_dependencies([dx] if input_gradient_first else []):
-                    return dx, tf.matmul(x, dy, transpose_a=True)
-            return tf.matmul(x, w), gradient
-        return product(x, w)
-    return matmul
-
-
 def adjacent_maps(maps, size, groups=1):
     """The maps x maps 0/1 matrix whose column i selects the `size` maps centred on map i within i's group."""
     import numpy as np
@@ -84,12 +68,12 @@ def adjacent_maps(maps, size, groups=1):
 
 
 def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, elementwise=None):
-    """layers.cross_map_norm in its earlier form: the sums over adjacent maps as matmuls with a banded 0/1
+    """speed_forms.cross_map_norm in its earlier form: the sums over adjacent maps as matmuls with a banded 0/1
     matrix (oneDNN), the rest TensorFlow's elementwise ops, one pass each.
     band_product(maps, band): the band matmul (default tf.linalg.matmul of the rows); elementwise: a decorator
     for the elementwise groups (default none: XLA's was tried, `lrn_elementwise_by_xla`)."""
     import tensorflow as tf
-    from replica import layers
+    from replica import speed_forms
     maps = x.shape[-1]
     band = adjacent_maps(maps, size, groups)
     band_product = band_product or (lambda rows, matrix: tf.linalg.matmul(rows, matrix))
@@ -98,7 +82,7 @@ def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, el
 
     @compiled
     def scale_and_output(a, u):
-        scale = layers.inverse_power(u, beta)
+        scale = speed_forms.inverse_power(u, beta)
         return scale, a * scale
     gradient_parts = compiled(lambda g, scale, b, u: (g * scale, g * b / u))
     combine = compiled(lambda t, a, m: t - a * m)
@@ -178,21 +162,31 @@ def paired_steps(variants):
 
 
 class patched:
-    """Context: replace `module.<name>` by each `replacements[name]` while a variant is built; yields the variant's
-    replacement for `train.PaperSGD.apply` (None: PaperSGD's own)."""
+    """Context: replace `module.<name>` (or `module[name]`, for replica.speed_forms.FORMS) by each
+    `replacements[name]` while a variant is built; yields the variant's replacement for `train.PaperSGD.apply`
+    (None: PaperSGD's own)."""
 
     def __init__(self, module=None, optimizer_apply=None, **replacements):
         self.module, self.replacements, self.apply = module, replacements, optimizer_apply
 
-    def __enter__(self):
-        self.saved = {name: getattr(self.module, name) for name in self.replacements}
-        for name, value in self.replacements.items():
+    def _get(self, name):
+        return self.module[name] if isinstance(self.module, dict) else getattr(self.module, name)
+
+    def _set(self, name, value):
+        if isinstance(self.module, dict):
+            self.module[name] = value
+        else:
             setattr(self.module, name, value)
+
+    def __enter__(self):
+        self.saved = {name: self._get(name) for name in self.replacements}
+        for name, value in self.replacements.items():
+            self._set(name, value)
         return self.apply
 
     def __exit__(self, *exc):
         for name, value in self.saved.items():
-            setattr(self.module, name, value)
+            self._set(name, value)
 
 
 def report_steps(title, rates):
@@ -218,7 +212,7 @@ def update_trial():
 
 def fc_input_gradient_trial():
     import tensorflow as tf
-    from replica import layers
+    from replica import speed_forms
     say("\nfc input gradient dy @ w^T alone, batch 128 (ms, median of 15):")
     for fan_in, fan_out in [(9216, 4096), (4096, 4096), (4096, 1000), (9216, 2048), (4096, 2048)]:
         w = tf.Variable(tf.random.normal([fan_in, fan_out]))
@@ -228,7 +222,7 @@ def fc_input_gradient_trial():
     forms = fc_input_gradient_forms()
     old = "(w dy^T)^T by MatMul (earlier form)"
     report_steps("fc input gradients in the step", paired_steps({
-        old: lambda: patched(layers, matmul=matmul_with_input_gradient(forms[old])),
+        old: lambda: patched(speed_forms.FORMS, fc_input_gradient=forms[old]),
         "dy w^T by BatchMatMul (now)": lambda: patched()}))
 
 
@@ -241,11 +235,11 @@ def gradient_order_trial():
 
 
 def lrn_trial():
-    from replica import layers
+    from replica import speed_forms
     report_steps("The LRN", paired_steps({
-        "band matmuls (earlier form)": lambda: patched(layers, cross_map_norm=lrn_by_band_matmuls),
-        "band sums as 1x1 convolutions": lambda: patched(layers, cross_map_norm=lrn_band_sum_as_convolution),
-        "band matmuls, elementwise passes by XLA": lambda: patched(layers, cross_map_norm=lrn_elementwise_by_xla),
+        "band matmuls (earlier form)": lambda: patched(speed_forms, cross_map_norm=lrn_by_band_matmuls),
+        "band sums as 1x1 convolutions": lambda: patched(speed_forms, cross_map_norm=lrn_band_sum_as_convolution),
+        "band matmuls, elementwise passes by XLA": lambda: patched(speed_forms, cross_map_norm=lrn_elementwise_by_xla),
         "adjacent sums and all by XLA (now)": lambda: patched()}))
 
 

@@ -28,6 +28,8 @@ flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice 
 flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).")
 flags.DEFINE_integer("epochs", None, "Epochs per run (default: the spec's).")
 flags.DEFINE_integer("train_limit", None, "Training images (default: the spec's).")
+flags.DEFINE_integer("validation_images", None, "CIFAR-10 training images held out for validation (default: the "
+                     "spec's).")
 flags.DEFINE_enum("scale", "default", ["default", "full"], "full: the paper-sized test (ILSVRC-2012 at 227, 90 "
                   "epochs, the paper's schedule): print its commands and cost; with --imagenet_dir, run them.")
 flags.DEFINE_string("imagenet_dir", None, "With --scale=full: ILSVRC-2012 (any layout replica reads) to run on.")
@@ -87,7 +89,8 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     from replica import input_pipeline, runs, train
     from experiments import report
     spec = spec or {}
-    held_out = {} if quick or not spec.get("validation_images") else {"validation_images": spec["validation_images"]}
+    held = spec.get("validation_images") if FLAGS.validation_images is None else FLAGS.validation_images
+    held_out = {} if quick or not held else {"validation_images": held}
     data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
                                     **held_out, **variant.get("data", {}))
@@ -199,7 +202,8 @@ def run_spec(spec):
     if "analysis" in spec:   # the spec's own figure and findings from the runs' curves
         notes += spec["analysis"](runs_of, FLAGS.out_dir)
     report.write_table(spec["name"], spec["title"], rows, columns, notes=notes, out_dir=FLAGS.out_dir)
-    committed = FLAGS.seeds is None and FLAGS.epochs is None and FLAGS.train_limit is None and not FLAGS.precision
+    committed = (FLAGS.seeds is None and FLAGS.epochs is None and FLAGS.train_limit is None and not FLAGS.precision
+                 and FLAGS.validation_images is None)
     if committed and not FLAGS.quick and not FLAGS.out_dir:   # only the regime committed in the script
         for claim in spec.get("claims", [spec["claim"]] if "claim" in spec else []):
             record_claim(spec, claim, runs_of, seeds, epochs, train_limit)
@@ -210,8 +214,9 @@ def scale_note(spec, seeds, epochs, train_limit):
     if FLAGS.quick:
         return ("--quick: 4 steps per variant on 512 images of the shipped slice, 100 test images; the numbers only "
                 "show that the script runs")
-    held_out = (f", {spec['validation_images']:,} more held out as the validation split the curves and any plateau "
-                "rule watch" if spec.get("validation_images") else "")
+    held = spec.get("validation_images") if FLAGS.validation_images is None else FLAGS.validation_images
+    held_out = (f", {held:,} more held out as the validation split the curves and any plateau rule watch"
+                if held else "")
     schedule = spec.get("recipe", {}).get("lr_drop_epochs")
     schedule = (f"; learning rate divided by 10 after epochs {', '.join(map(str, schedule))} for every variant"
                 if schedule else "")

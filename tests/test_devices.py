@@ -107,7 +107,7 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
             seen.add(match.group(1, 2))
     assert len(seen) == 18
     # Forward: (grappler fuses and renames them) 5 convolutions, fc6 and fc7 per tower, fc8 on tower 0; and
-    # each tower's two LRNs, XLA-compiled functions (layers.cross_map_norm), on its device.
+    # each tower's two LRNs, XLA-compiled functions (speed_forms.cross_map_norm), on its device.
     forward = [device for name, _, device in compute if name.startswith(placed.name + "_")]   # the step's own ops
     assert sum(d.endswith(short[0]) for d in forward) == 10 and sum(d.endswith(short[1]) for d in forward) == 9
     norms = [(name, device) for name, op, device in compute if op == "PartitionedCall" and "/norm" in name]

@@ -96,7 +96,7 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
     import numpy as np
     import tensorflow as tf
     from experiments import speed_trials
-    from replica import layers, train
+    from replica import speed_forms, train
     x = tf.random.uniform([2, 6, 6, 16], seed=1) * 20.0
 
     def value_and_gradient(norm):
@@ -105,7 +105,7 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
             y = norm(x, 5, 2.0, 1e-4, 0.75)
             loss = tf.reduce_sum(y * tf.range(16, dtype=tf.float32))
         return y.numpy(), tape.gradient(loss, x).numpy()
-    want = value_and_gradient(layers.cross_map_norm)
+    want = value_and_gradient(speed_forms.cross_map_norm)
     for alternative in (speed_trials.lrn_by_band_matmuls, speed_trials.lrn_band_sum_as_convolution,
                         speed_trials.lrn_elementwise_by_xla):
         for got, expected in zip(value_and_gradient(alternative), want):
@@ -146,7 +146,8 @@ def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
 @pytest.mark.slow
 def test_a_finished_run_is_reused_by_the_next_script_with_the_same_numbers(tmp_path):
     """Default-mode bookkeeping on a tiny budget: the second invocation trains nothing and reports the same."""
-    budget = ["--train_limit=128", "--epochs=1", "--seeds=1", "--data_dir=", f"--runs_dir={tmp_path / 'runs'}"]
+    budget = ["--train_limit=128", "--epochs=1", "--seeds=1", "--data_dir=", f"--runs_dir={tmp_path / 'runs'}",
+              "--validation_images=256"]
     run_script("precision", *budget, f"--out_dir={tmp_path / 'first'}")
     second = run_script("precision", *budget, f"--out_dir={tmp_path / 'second'}")
     assert second.stdout.count("reusing ") == 2 and len(list((tmp_path / "runs").iterdir())) == 2
@@ -159,6 +160,7 @@ def test_a_finished_run_is_reused_by_the_next_script_with_the_same_numbers(tmp_p
 def test_dropout_draws_its_curves_and_times_convergence(tmp_path):
     """Two whole epochs per net (a tiny budget) so that there are curves: the figure and the iterations note."""
     run_script("dropout", "--train_limit=128", "--epochs=2", "--seeds=1", "--data_dir=", "--runs_dir=",
+               "--validation_images=256",
                f"--out_dir={tmp_path}")
     notes = json.loads((tmp_path / "dropout.json").read_text())["notes"]
     assert sum("validation minus train error at the last epoch" in n for n in notes) == 2

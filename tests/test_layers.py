@@ -70,7 +70,7 @@ def test_lrn_gradient_matches_tensorflows_own(groups):
 
 
 def test_dense_gradients_equal_keras_own():
-    """The fc layers' reordered backward pass (layers.matmul) gives Keras' Dense gradients."""
+    """The fc layers' reordered backward pass (speed_forms.matmul) gives Keras' Dense gradients."""
     rng = np.random.default_rng(4)
     x = tf.constant(rng.normal(size=(8, 40)).astype(np.float32))
     ours = layers.dense("fc6", 24)
@@ -91,7 +91,7 @@ def test_dense_gradients_equal_keras_own():
 
 
 def test_conv_gradients_equal_keras_own_and_put_the_input_gradient_first():
-    """A conv layer with input_gradient_first (layers.convolve_input_gradient_first) gives Keras' Conv2D gradients,
+    """A conv layer with input_gradient_first (speed_forms.convolve_input_gradient_first) gives Keras' Conv2D gradients,
     and in a compiled step its kernel gradient waits for the input gradient, which the layer below and the other
     tower wait for."""
     rng = np.random.default_rng(5)

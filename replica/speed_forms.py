@@ -1,0 +1,169 @@
+"""The speed forms: the same numbers as the paper's layers (replica/layers.py), computed in the forms that run fast.
+
+- `matmul`: the fc layers' x @ w whose input gradient dy @ w^T goes through BatchMatMul;
+- `convolve_input_gradient_first`: a convolution whose backward pass computes the input gradient (on the step's
+  critical path) before the kernel gradient;
+- `bias_add`: a bias whose gradient is a plain float32 sum, not the fused BiasAddGrad;
+- `Dense`, `Conv2D`: Keras' layers with those backward passes;
+- `cross_map_norm`: the LRN as three XLA-compiled passes, its gradient written out.
+
+Each form's gain, and the command that measures it again, is in docs/performance.md. `FORMS` is the one seam
+through which experiments/speed_trials.py swaps a form for its alternatives; tests/test_layers.py checks every form
+against TensorFlow's plain ops.
+"""
+import keras
+import tensorflow as tf
+
+
+def batch_matmul_input_gradient(dy, w):
+    """dy @ w^T as a BatchMatMul of a batch of one: the same sums as MatMul with transpose_b, faster in oneDNN."""
+    return tf.linalg.matmul(dy[tf.newaxis], w[tf.newaxis], transpose_b=True)[0]
+
+
+FORMS = {"fc_input_gradient": batch_matmul_input_gradient}   # read when a step is traced
+
+
+def matmul(x, w, input_gradient_first=False):
+    """x @ w, whose input gradient dy @ w^T goes through BatchMatMul (a batch of one) rather than MatMul: the same
+    sums, but oneDNN's MatMul multiplies by a transposed weight slowly (docs/performance.md).
+    input_gradient_first: the weight gradient waits for the input gradient (see `convolve_input_gradient_first`)."""
+    @tf.custom_gradient
+    def product(x, w):
+        def gradient(dy):
+            dx = FORMS["fc_input_gradient"](dy, w)
+            with tf.control_dependencies([dx] if input_gradient_first else []):
+                return dx, tf.matmul(x, dy, transpose_a=True)
+        return tf.matmul(x, w), gradient
+    return product(x, w)
+
+
+def convolve_input_gradient_first(x, kernel, strides, padding):
+    """tf.nn.conv2d (NHWC) whose backward pass computes the input gradient before the kernel gradient.
+
+    The input gradient is on the step's critical path: the layer below waits for it, and at an exchange (conv3,
+    fc6, fc7) so does the other tower's device, while the kernel gradient is needed only by the update at the
+    end. Left to itself, a device's executor may run the kernel gradient first and keep the other device waiting.
+    On one device the order costs time (the two may run side by side), so `model.orders_gradients` asks for it only
+    when the towers sit on two devices (experiments/README.md, speed). Not for a net's first layer, whose input
+    gradient nobody needs."""
+    strides, padding = [1, *strides, 1], padding.upper()
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def gradient(dy):
+            input_shape, kernel_shape = tf.shape(x), tf.shape(kernel)   # outside the order, so that it binds
+            dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=input_shape, filter=kernel, out_backprop=dy,
+                                                strides=strides, padding=padding)
+            with tf.control_dependencies([dx]):   # the kernel gradient itself, not only an input of it, waits
+                return dx, tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel_shape, out_backprop=dy,
+                                                           strides=strides, padding=padding)
+        return tf.nn.conv2d(x, kernel, strides, padding), gradient
+    return convolve(x, kernel)
+
+
+@tf.custom_gradient
+def bias_add(x, bias):
+    """x + bias over the last axis, whose bias gradient is a plain sum of dy (in float32) instead of BiasAddGrad.
+
+    Forward it is still a BiasAdd, which the runtime fuses with the convolution and the ReLU. Backward, TensorFlow
+    would fuse BiasAddGrad into the kernel gradient (oneDNN's Conv2DBackpropFilterWithBias), which runs conv1's
+    kernel gradient at a fraction of the rate of the unfused one (docs/performance.md)."""
+    def gradient(dy):
+        axes = list(range(len(dy.shape) - 1))
+        return dy, tf.cast(tf.reduce_sum(tf.cast(dy, tf.float32), axes), bias.dtype)
+    return tf.nn.bias_add(x, bias), gradient
+
+
+class Dense(keras.layers.Dense):
+    """Keras' Dense with the faster backward passes of `matmul` and `bias_add` (no activation, LoRA or
+    quantisation: not used)."""
+
+    def __init__(self, *args, input_gradient_first=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_gradient_first = input_gradient_first
+
+    def call(self, inputs, training=None):
+        kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
+        return bias_add(matmul(inputs, kernel, self.input_gradient_first), bias)
+
+
+class Conv2D(keras.layers.Conv2D):
+    """Keras' Conv2D (grouped too) with the faster backward pass of `bias_add`, and with
+    `input_gradient_first` (ungrouped only) that of `convolve_input_gradient_first`."""
+
+    def __init__(self, *args, input_gradient_first=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_gradient_first = input_gradient_first and self.groups == 1
+
+    def call(self, inputs):
+        kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
+        if self.input_gradient_first:
+            return bias_add(convolve_input_gradient_first(inputs, kernel, self.strides, self.padding), bias)
+        return bias_add(self.convolution_op(inputs, kernel), bias)
+
+
+def adjacent_sum(x, size, groups=1):
+    """sum_{j within size/2 of i, in i's group} x_j over the last axis: `size` shifted slices of the maps, each
+    group zero-padded at its edges. Under XLA the slices fuse into one pass over x."""
+    maps = x.shape[-1]
+    width = maps // groups
+    shape = tf.shape(x)
+    x = tf.reshape(x, tf.concat([shape[:-1], [groups, width]], 0))
+    half = size // 2
+    padded = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[half, half]])
+    return tf.reshape(tf.add_n([padded[..., i:i + width] for i in range(size)]), shape)
+
+
+def inverse_power(u, beta):
+    """u^-beta; for the paper's beta = 0.75 as rsqrt(u) * sqrt(rsqrt(u)), several times cheaper than pow."""
+    if beta == 0.75:
+        r = tf.math.rsqrt(u)
+        return r * tf.sqrt(r)
+    return tf.pow(u, -beta)
+
+
+def _denominator(a, size, k, alpha, groups):
+    """u = k + alpha * the sum of squares over adjacent maps."""
+    return k + alpha * adjacent_sum(tf.square(a), size, groups)
+
+
+@tf.function(jit_compile=True)
+def _normalised(a, size, k, alpha, beta, groups):
+    """b = a * u^-beta, in one pass over a."""
+    return a * inverse_power(_denominator(a, size, k, alpha, groups), beta)
+
+
+@tf.function(jit_compile=True)
+def _gradient_over_denominator(a, g, size, k, alpha, beta, groups):
+    """g * b / u, the part of dL/da that the neighbours share (u recomputed from a: cheaper than keeping it)."""
+    u = _denominator(a, size, k, alpha, groups)
+    return g * a * inverse_power(u, beta) / u
+
+
+@tf.function(jit_compile=True)
+def _input_gradient(a, g, shared, size, k, alpha, beta, groups):
+    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps)."""
+    scale = inverse_power(_denominator(a, size, k, alpha, groups), beta)
+    return g * scale - (2.0 * alpha * beta) * a * adjacent_sum(shared, size, groups)
+
+
+def cross_map_norm(x, size, k, alpha, beta, groups=1):
+    """b_i = a_i / (k + alpha * sum_{j within size/2 of i, same group} a_j^2)^beta over the last axis of x.
+
+    With u = k + alpha * sum and s = u^-beta, the gradient is written out, dL/da = g * s - 2 alpha beta * a *
+    sum_adjacent(g * b / u): the same numbers as tf.nn.local_response_normalization and its gradient
+    (tests/test_layers.py), without its pow. Each of the three passes (the forward, and the gradient's two: its
+    adjacent sum needs g * b / u of the neighbours) is one XLA-compiled function, which fuses the sum over
+    adjacent maps, the powers and the products into a single read of the maps (XLA compiles for the device the
+    tower's scope names). The gradient recomputes u from a rather than keeping it: one more read of a costs less
+    than writing u in the forward pass and reading it back. python experiments/speed_trials.py --trial=lrn times
+    this against the replica's earlier form (band matmuls with TensorFlow's elementwise ops).
+    """
+    constants = dict(size=size, k=float(k), alpha=float(alpha), beta=float(beta), groups=groups)
+
+    @tf.custom_gradient
+    def normalise(a):
+        def gradient(g):
+            return _input_gradient(a, g, _gradient_over_denominator(a, g, **constants), **constants)
+        return _normalised(a, **constants), gradient
+    return normalise(x)
