@@ -98,3 +98,16 @@ def test_the_command_line_classifies_and_evaluates_with_imported_weights(onnx_fi
                            ([f"--classify={tmp_path}/missing.jpg"], "not a readable image")):
         failed = run(*flags)
         assert failed.returncode == 2 and message in failed.stderr, failed.stderr[-1000:]
+
+
+@pytest.mark.slow
+def test_a_trained_run_classifies_with_its_own_mean_and_class_names(tmp_path, two_devices):
+    run_dir = tmp_path / "run"
+    trained = subprocess.run([sys.executable, "run_experiment.py", f"--run_dir={run_dir}", "--max_steps=2",
+                              "--noten_crop", "--eval_limit=64"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    classifier = serving.from_run(run_dir, two_devices)
+    assert classifier.input_size == classifier.stored_size == 32 and classifier.mean.shape == (32, 32, 3)
+    assert classifier.class_names[:2] == ["airplane", "automobile"] and classifier.wnids is None
+    (_, best), = serving.classify(classifier, PHOTOS[:1], ten_crop=False)
+    assert {name for name, _ in best} <= set(classifier.class_names) and len(best) == 5
