@@ -38,7 +38,7 @@ flags.DEFINE_enum("drop_layer", DEFAULT["drop_layer"], ["none", "conv3", "conv4"
                   "(paper 7; experiments/drop_layer.py).")
 flags.DEFINE_enum("precision", DEFAULT["precision"], ["float32", "tf32", "mixed_bfloat16", "mixed_float16"],
                   "float32 (the paper; TensorFloat-32 off), tf32, mixed_bfloat16 or mixed_float16 (float16 maps with "
-                  "dynamic loss scaling): float32 weights, LRN, softmax and loss in every mode (replica/precision.py).")
+                  "dynamic loss scaling): float32 weights, LRN, softmax and loss in every mode (replica/net/precision.py).")
 flags.DEFINE_float("positive_bias", DEFAULT["positive_bias"], "Initial bias of conv2, conv4, conv5, fc6, fc7: the paper's 1 (default "
                    "for ImageNet), Caffe's 0.1 (default for CIFAR-10, where bias 1 diverges: README).")
 
@@ -90,7 +90,7 @@ flags.DEFINE_bool("ten_crop", DEFAULT["ten_crop"], "Also evaluate with the 10 cr
 flags.DEFINE_bool("eval_only", DEFAULT["eval_only"], "Evaluate --checkpoint (or --weights) and exit.")
 flags.DEFINE_string("checkpoint", DEFAULT["checkpoint"], "With --eval_only, --classify or --export: a run folder or a checkpoint path.")
 
-# a trained net: ImageNet-trained weights, classification, export (replica.pretrained, replica.serving)
+# a trained net: ImageNet-trained weights, classification, export (replica.trained.pretrained, replica.trained.serving)
 flags.DEFINE_string("weights", DEFAULT["weights"], "bvlc_alexnet as an ONNX file (the model zoo's bvlcalexnet-*.onnx), for "
                     "--eval_only (on ILSVRC classes), --classify or --export, in --towers=2, grouped or merged.")
 flags.DEFINE_list("classify", DEFAULT["classify"], "Image files: print each one's top-5 classes (--weights or --checkpoint), the "

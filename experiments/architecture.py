@@ -17,7 +17,9 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     import replica
-    from replica import cost_model, paper, summary
+    from replica.perf import cost_model
+    from replica import paper
+    from replica.net import summary
     from experiments import report
     devices = replica.split_cpu(2)
     rows = []

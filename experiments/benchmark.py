@@ -32,13 +32,13 @@ flags.DEFINE_enum("data", "synthetic", ["synthetic", "cifar10", "imagenet_folder
 flags.DEFINE_string("data_dir", None, "Data folder for --data (cifar10: unset = the shipped slice).")
 flags.DEFINE_bool("jit", False, "Compile the step with XLA (jit_compile=True).")
 flags.DEFINE_enum("precision", "float32", ["float32", "tf32", "mixed_bfloat16", "mixed_float16"],
-                  "Arithmetic of the nets (weights float32; replica.precision).")
+                  "Arithmetic of the nets (weights float32; replica.net.precision).")
 flags.DEFINE_bool("inference", True, "Also time inference at batch 1 and 128, and 10-crop evaluation.")
 flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ grouped and one-device towers).")
 flags.DEFINE_integer("compare_layouts", 0, "Time the two towers on two devices and on one device this many times "
                      "each, alternating, each run in its own process; print the paired ratios.")
 flags.DEFINE_bool("device_time", True, "Also profile two training steps: each device's busy time and the fraction "
-                  "of the step it waited (replica.profiling).")
+                  "of the step it waited (replica.perf.profiling).")
 flags.DEFINE_integer("profile_ops", 0, "Also profile two training steps op by op and print the N costliest ops (ms per "
                      "step, device, node, op type) and the total per op type; 0: off. Ops running side by side share "
                      "the cores: for times that add up to the step, run with TF_NUM_INTEROP_THREADS=1.")
@@ -121,7 +121,7 @@ def time_steps(step_fn, batches, steps, warmup, repeats):
 
 def train_figures(model, batches, batch_size, flop_per_image, peak_gflops):
     import tensorflow as tf
-    from replica import train
+    from replica.training import train
     optimizer = train.PaperSGD(model.trainable_variables)
     step = train.make_train_step(model, optimizer, jit_compile=FLAGS.jit)
     counter = tf.Variable(0, dtype=tf.int64)
@@ -138,9 +138,9 @@ def train_figures(model, batches, batch_size, flop_per_image, peak_gflops):
 
 def fresh_step(model, batches):
     """A training step not yet run (the profiler reads its partition graphs on its first call: see
-    replica.profiling.node_devices) and the function that draws each call's arguments."""
+    replica.perf.profiling.node_devices) and the function that draws each call's arguments."""
     import tensorflow as tf
-    from replica import train
+    from replica.training import train
     step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))
     lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
     return step, lambda: (*next(batches), counter, lr)
@@ -148,8 +148,8 @@ def fresh_step(model, batches):
 
 def device_time_figures(model, batches):
     """Each device's busy seconds per training step and the fraction of the step it waited, from the profiler
-    (replica.profiling): the measured side of the per-device cost model."""
-    from replica import profiling
+    (replica.perf.profiling): the measured side of the per-device cost model."""
+    from replica.perf import profiling
     times = profiling.device_times(*fresh_step(model, batches), calls=2)
     out = {"profiled_step_seconds": times["wall_seconds"]}
     for device, figures in times["devices"].items():
@@ -159,10 +159,10 @@ def device_time_figures(model, batches):
 
 
 def op_profile(model, batches, count):
-    """The `count` costliest ops of a training step and the time per op type (replica.profiling.op_seconds),
+    """The `count` costliest ops of a training step and the time per op type (replica.perf.profiling.op_seconds),
     printed as a table; returned for the JSON."""
     import collections
-    from replica import profiling
+    from replica.perf import profiling
     ops = profiling.op_seconds(*fresh_step(model, batches), calls=2)
     by_type = collections.Counter()
     for seconds, _, _, kind in ops:
@@ -179,7 +179,7 @@ def op_profile(model, batches, count):
 
 def inference_figures(model, input_size):
     import tensorflow as tf
-    from replica import evaluate
+    from replica.training import evaluate
     predict = evaluate.make_predict(model)
     out = {}
     for batch in (1, 128):
@@ -194,7 +194,7 @@ def inference_figures(model, input_size):
 
 def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, inference=False):
     import replica
-    from replica import devices as devices_lib
+    from replica.net import devices as devices_lib
     tower_devices = devices_lib.tower_devices(towers, gpus)
     num_classes = data.num_classes if data else 1000
     model = replica.build_model(towers, num_classes=num_classes, devices=tower_devices, input_size=input_size,
@@ -296,8 +296,8 @@ def sweep():
 def main(argv):
     del argv
     import json
-    from replica import devices as devices_lib
-    from replica import input_pipeline
+    from replica.net import devices as devices_lib
+    from replica.inputs import input_pipeline
     if FLAGS.sweep:
         return sweep()
     if FLAGS.compare_layouts:
@@ -307,7 +307,7 @@ def main(argv):
         count = len(set(default_gpus(FLAGS.towers).split(",")))
         devices_lib.share_cores(count, cores=FLAGS.cores_per_device * count)
     towers_devices = devices_lib.tower_devices(towers_value(FLAGS.towers), default_gpus(FLAGS.towers))
-    from replica import precision
+    from replica.net import precision
     in_force = precision.configure(FLAGS.precision)
     peak_float32 = matmul_gflops(towers_devices)
     print(f"float32 matmul: {peak_float32:.1f} GFLOP/s", flush=True)

@@ -2,7 +2,7 @@
 
 The paper: tower 1 ("GPU 1") learns largely colour-agnostic kernels and tower 2 colour-specific ones, in every run
 (modulo a renumbering of the GPUs). We measure, per kernel, the fraction of its energy outside its mean-over-
-channels component (`replica.kernels.colour_specificity`: 0 = grey, larger = colour), averaged per tower, and
+channels component (`replica.net.kernels.colour_specificity`: 0 = grey, larger = colour), averaged per tower, and
 test the claim over several seeds: does one tower come out clearly more colour-specific than the other?
 
   python experiments/conv1_kernels.py --run_dirs=runs/cifar10-full-towers2     (trained runs, instant)
@@ -10,7 +10,7 @@ test the claim over several seeds: does one tower come out clearly more colour-s
   python experiments/conv1_kernels.py --quick                                    (2 seeds x 4 steps, slice)
   python experiments/conv1_kernels.py --weights=bvlcalexnet-8.onnx               (ImageNet-trained kernels)
 
-With --weights, the kernels are bvlc_alexnet's, trained on ILSVRC-2012 by Caffe (replica.pretrained): the paper's
+With --weights, the kernels are bvlc_alexnet's, trained on ILSVRC-2012 by Caffe (replica.trained.pretrained): the paper's
 11x11 kernels on real photos, in the two towers (its first 48 kernels are tower 0's), written to
 conv1_kernels_bvlc_alexnet.{md,json,png} beside the CIFAR-10 result.
 
@@ -53,12 +53,13 @@ def main(argv):
     del argv
     import numpy as np
     import replica
-    from replica import kernels, runs
+    from replica.net import kernels
+    from replica.training import runs
     from experiments import report
     devices = replica.split_cpu(2)
     models, name, geometry = [], "conv1_kernels", "CIFAR-10 geometry: conv1 kernels are 5x5 (the paper's are 11x11 on ImageNet)"
     if FLAGS.weights:
-        from replica import pretrained
+        from replica.trained import pretrained
         models = [("bvlc_alexnet", pretrained.build_model(pretrained.read(FLAGS.weights), 2, devices=devices))]
         name = "conv1_kernels_bvlc_alexnet"
         geometry = ("bvlc_alexnet's 11x11 kernels, trained by Caffe on ILSVRC-2012; the CIFAR-10 runs are in "

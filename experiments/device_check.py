@@ -39,7 +39,7 @@ TOLERANCE = 1e-4   # relative, on the logits: float32 sums in another order (the
 def device_facts():
     """The physical devices, their details, TensorFlow's build, and the layout --gpus=0,1 gets."""
     import tensorflow as tf
-    from replica import devices
+    from replica.net import devices
     facts = {"tensorflow": tf.__version__, "build": {k: v for k, v in tf.sysconfig.get_build_info().items()
                                                      if k in ("cuda_version", "cudnn_version", "is_cuda_build")}}
     gpus = tf.config.list_physical_devices("GPU")
@@ -75,9 +75,9 @@ def cpu_flags():
 def check_placement(two, input_size):
     """{"checked": gradient ops of tower layers found, "misplaced": [...]} for one compiled training step."""
     import tensorflow as tf
-    from replica import profiling
+    from replica.perf import profiling
     import replica
-    model = replica.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
+    model = replica.net.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
                                                                 devices=two))
 
     @tf.function
@@ -103,8 +103,8 @@ def check_equivalence(two, input_size):
     import numpy as np
     import tensorflow as tf
     import replica
-    from replica import input_pipeline
-    towers = replica.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
+    from replica.inputs import input_pipeline
+    towers = replica.net.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
                                                                  devices=two))
     one = replica.build_model(2, num_classes=10, input_size=input_size, devices=[two[0], two[0]])
     replica.copy_weights(towers, one)
@@ -127,13 +127,14 @@ def check_equivalence(two, input_size):
 
 
 def check_training(two, steps=40):
-    """The paper's training step (replica.train) on these devices, repeated on one batch of 64 shipped CIFAR-10
+    """The paper's training step (replica.training.train) on these devices, repeated on one batch of 64 shipped CIFAR-10
     images: the mean loss of the last 5 steps must be 0.05 below that of the first 5 (it falls by about 0.15 on a
     working machine; chance is 2.30). One batch, so that the check measures learning, not sampling noise."""
     import numpy as np
     import tensorflow as tf
     import replica
-    from replica import input_pipeline, train
+    from replica.inputs import input_pipeline
+    from replica.training import train
     tf.keras.utils.set_random_seed(0)
     model = replica.build_model(2, num_classes=10, input_size=32, devices=two, positive_bias=0.1)
     images, labels = next(iter(input_pipeline.load_data("cifar10").train_batches(64, seed=0, epoch=0)))
@@ -146,7 +147,7 @@ def check_training(two, steps=40):
 def benchmark_rows(two, precisions, batches, input_size):
     """Images/s and the fraction of the matmul rate of each net, layout, batch and precision."""
     import replica
-    from replica import precision as precision_lib
+    from replica.net import precision as precision_lib
     rows = []
     layouts = [("towers, two devices", 2, two), ("towers, one device", 2, [two[0], two[0]]),
                ("one-GPU net", 1, [two[0]]), ("merged", "merged", [two[0]])]
@@ -175,7 +176,7 @@ def benchmark_rows(two, precisions, batches, input_size):
 
 def main(argv):
     del argv
-    from replica import devices
+    from replica.net import devices
     two = devices.tower_devices(2, "0,1")          # carves logical devices when there are fewer than two GPUs
     from experiments import report
     FLAGS.steps, FLAGS.warmup, FLAGS.repeats = (2, 1, 1) if FLAGS.quick else (5, 2, 3)

@@ -2,11 +2,11 @@
 
   python experiments/input_speed.py [--data_dir=FOLDER] [--prepared_dir=SHARDS] [--quick]
 
-Each figure is one training epoch's stream as the trainer reads it (replica.input_pipeline: decode, for the raw
+Each figure is one training epoch's stream as the trainer reads it (replica.inputs.input_pipeline: decode, for the raw
 folder the resize to 256 and centre crop, then random 227 crops, mirrors, mean subtraction and PCA colour noise),
 drained without a network, on tf.data's thread pool limited to 1, 2, ... cores (`private_threadpool_size`). The
 source defaults to tiny-imagenet-10 (64x64 photos: their decoding flatters the raw path, as real ILSVRC photos
-average about 400x350), prepared into a scratch folder by replica.prepare unless --prepared_dir names one.
+average about 400x350), prepared into a scratch folder by replica.inputs.prepare unless --prepared_dir names one.
 Written to experiments/results/input_speed.{md,json}: images/s and images/s per core beside the core count, and
 the host cores that feed a given GPU rate (tf_cnn_benchmarks measured 2,987 images/s for AlexNet on one P100;
 current GPUs train it at 10,000 and more).
@@ -50,7 +50,7 @@ def images_per_second(data, cores, images, batch_size=128):
 
 def main(argv):
     del argv
-    from replica import input_pipeline, prepare
+    from replica.inputs import input_pipeline, prepare
     from experiments import report
     prepared = FLAGS.prepared_dir
     if not prepared:

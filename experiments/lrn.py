@@ -2,7 +2,7 @@
 
 The paper: LRN lowers top-1 / top-5 error by 1.4 / 1.2 on ImageNet; on CIFAR-10 a four-layer net gets 13% test
 error without and 11% with. Here on the two towers (CIFAR-10 geometry), and on the four-layer net
-(replica.four_layer): its 13% configuration, and its 11% one (cross-map LRN size 9, random 24x24 crops).
+(replica.net.four_layer): its 13% configuration, and its 11% one (cross-map LRN size 9, random 24x24 crops).
 
 In the architecture regime (experiments/regimes.py); the two towers with LRN are the shared baseline runs. The
 claim judged is the two towers' (no LRN minus LRN, expected positive); the four-layer nets run beside it for the

@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 def predictions(model, data):
     import numpy as np
-    from replica import evaluate
+    from replica.training import evaluate
     predict = evaluate.make_predict(model)
     probs, labels = [], []
     for images, y in data.eval_batches(128):
@@ -49,7 +49,8 @@ def main(argv):
     del argv
     import numpy as np
     import replica
-    from replica import input_pipeline, runs
+    from replica.inputs import input_pipeline
+    from replica.training import runs
     from experiments import report
     checkpoint = quick_run() if FLAGS.quick else FLAGS.checkpoint
     if not checkpoint:

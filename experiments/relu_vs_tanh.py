@@ -1,6 +1,6 @@
 """Experiment 2 (paper 3.1, Fig. 1): ReLU vs tanh in the CIFAR-10 four-layer net, epochs to 25% training error.
 
-The paper: with ReLUs the four-layer net (replica.four_layer) reaches 25% training error six times faster (in
+The paper: with ReLUs the four-layer net (replica.net.four_layer) reaches 25% training error six times faster (in
 epochs) than with tanh units; no regularisation, each learning rate chosen to train fastest.
 
 Here: no weight decay, no dropout, no augmentation (the 32x32 images as they are), momentum 0.9, batch 128, a

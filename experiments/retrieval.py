@@ -27,7 +27,8 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 def quick_model(devices, run_dir):
     import replica
-    from replica import input_pipeline, train
+    from replica.inputs import input_pipeline
+    from replica.training import train
     data = input_pipeline.load_data("cifar10", eval_limit=100)
     model = replica.build_model(2, num_classes=10, input_size=32, devices=devices, positive_bias=0.1)
     train.Trainer(model, data, run_dir, train.TrainConfig(batch_size=32, epochs=1, max_steps=8, log_every=4,
@@ -37,7 +38,7 @@ def quick_model(devices, run_dir):
 
 def features_of(model, data, split, count, batch=250):
     import numpy as np
-    from replica import evaluate
+    from replica.training import evaluate
     images, labels = data.splits[split]
     count = min(count, len(labels))
     feats = [evaluate.features(model, data._prepare_batch(images[i:i + batch])) for i in range(0, count, batch)]
@@ -48,7 +49,8 @@ def main(argv):
     del argv
     import numpy as np
     import replica
-    from replica import input_pipeline, runs
+    from replica.inputs import input_pipeline
+    from replica.training import runs
     from experiments import report
     devices = replica.split_cpu(2)
     if FLAGS.quick:

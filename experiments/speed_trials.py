@@ -73,7 +73,7 @@ def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, el
     band_product(maps, band): the band matmul (default tf.linalg.matmul of the rows); elementwise: a decorator
     for the elementwise groups (default none: XLA's was tried, `lrn_elementwise_by_xla`)."""
     import tensorflow as tf
-    from replica import speed_forms
+    from replica.net import speed_forms
     maps = x.shape[-1]
     band = adjacent_maps(maps, size, groups)
     band_product = band_product or (lambda rows, matrix: tf.linalg.matmul(rows, matrix))
@@ -135,7 +135,7 @@ def paired_steps(variants):
     Returns {name: [images/s of each round]}: the variants' training steps timed in alternating rounds."""
     import tensorflow as tf
     import replica
-    from replica import train
+    from replica.training import train
     from replica.choices import towers_value
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3], stddev=50.0)
     y = tf.random.uniform([FLAGS.batch_size], maxval=1000, dtype=tf.int64)
@@ -162,7 +162,7 @@ def paired_steps(variants):
 
 
 class patched:
-    """Context: replace `module.<name>` (or `module[name]`, for replica.speed_forms.FORMS) by each
+    """Context: replace `module.<name>` (or `module[name]`, for replica.net.speed_forms.FORMS) by each
     `replacements[name]` while a variant is built; yields the variant's replacement for `train.PaperSGD.apply`
     (None: PaperSGD's own)."""
 
@@ -212,7 +212,7 @@ def update_trial():
 
 def fc_input_gradient_trial():
     import tensorflow as tf
-    from replica import speed_forms
+    from replica.net import speed_forms
     say("\nfc input gradient dy @ w^T alone, batch 128 (ms, median of 15):")
     for fan_in, fan_out in [(9216, 4096), (4096, 4096), (4096, 1000), (9216, 2048), (4096, 2048)]:
         w = tf.Variable(tf.random.normal([fan_in, fan_out]))
@@ -227,7 +227,7 @@ def fc_input_gradient_trial():
 
 
 def gradient_order_trial():
-    from replica import model
+    from replica.net import model
     report_steps("The order of each layer's two gradients (the replica puts the input gradient first when the "
                  "towers sit on two devices: model.orders_gradients)", paired_steps({
                      "in any order": lambda: patched(model, orders_gradients=lambda devices: False),
@@ -235,7 +235,7 @@ def gradient_order_trial():
 
 
 def lrn_trial():
-    from replica import speed_forms
+    from replica.net import speed_forms
     report_steps("The LRN", paired_steps({
         "band matmuls (earlier form)": lambda: patched(speed_forms, cross_map_norm=lrn_by_band_matmuls),
         "band sums as 1x1 convolutions": lambda: patched(speed_forms, cross_map_norm=lrn_band_sum_as_convolution),
@@ -284,7 +284,7 @@ def main(argv):
     del argv
     global DEVICES
     import tensorflow as tf
-    from replica import devices as devices_lib
+    from replica.net import devices as devices_lib
     if FLAGS.intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
     from replica import choices

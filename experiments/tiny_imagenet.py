@@ -35,7 +35,8 @@ def main(argv):
     del argv
     import pathlib
     import replica
-    from replica import input_pipeline, train
+    from replica.inputs import input_pipeline
+    from replica.training import train
     from experiments import report
     devices = replica.split_cpu(2)
     data_dir = FLAGS.data_dir

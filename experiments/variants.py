@@ -44,9 +44,9 @@ FLAGS = flags.FLAGS
 
 def net_arguments(variant):
     """Every argument of the variant's net builder, defaults filled in: `four_layer` options give the cuda-convnet
-    four-layer net (replica.four_layer), otherwise the towers / one-GPU / merged net in the CIFAR-10 geometry."""
+    four-layer net (replica.net.four_layer), otherwise the towers / one-GPU / merged net in the CIFAR-10 geometry."""
     import replica
-    from replica import four_layer
+    from replica.net import four_layer
     if "four_layer" in variant:
         return "four_layer", _all_arguments(four_layer.build_four_layer_net, **variant["four_layer"])
     arguments = _all_arguments(replica.build_model, variant.get("towers", 2), num_classes=10, input_size=32,
@@ -64,7 +64,7 @@ def _all_arguments(function, *args, **kwargs):
 def build_variant(variant, devices):
     """The variant's net, its variables created on `devices` (the first only, for a single-device net)."""
     import replica
-    from replica import four_layer
+    from replica.net import four_layer
     kind, arguments = net_arguments(variant)
     if kind == "four_layer":
         return four_layer.build_four_layer_net(**arguments)
@@ -84,9 +84,10 @@ def run_folder(runs_dir, net, data_arguments, config):
 
 
 def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
-    """Train one variant with one seed (or reuse its finished run); return its results (replica.train's
+    """Train one variant with one seed (or reuse its finished run); return its results (replica.training.train's
     results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
-    from replica import input_pipeline, runs, train
+    from replica.inputs import input_pipeline
+    from replica.training import runs, train
     from experiments import report
     spec = spec or {}
     held = spec.get("validation_images") if FLAGS.validation_images is None else FLAGS.validation_images
@@ -112,7 +113,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
             print(f"reusing {run_dir} (made by {results['made_by']})", flush=True)
             return {**results, "run_dir": str(run_dir), "reused": True}
     train.set_determinism(seed, False)
-    from replica import precision
+    from replica.net import precision
     precision.configure(variant.get("model", {}).get("precision", "float32"))   # float32 that is float32, etc.
     data = input_pipeline.load_data(**data_arguments)
     model = build_variant(variant, devices)

@@ -8,8 +8,9 @@ positive bias and epochs: `replica.choices.DATASETS`; the towers of a checkpoint
 """
 import dataclasses
 
-from replica import choices, paper, precision
-from replica.train import TrainConfig
+from replica import choices, paper
+from replica.net import precision
+from replica.training.train import TrainConfig
 
 RECIPE = TrainConfig()
 
@@ -116,7 +117,7 @@ def resolved(config, name):
 
 
 def train_config(config):
-    """The recipe as replica.train.Trainer takes it."""
+    """The recipe as replica.training.train.Trainer takes it."""
     r, run = config.recipe, config.run
     return TrainConfig(
         batch_size=r.batch_size, learning_rate=r.learning_rate, momentum=r.momentum, weight_decay=r.weight_decay,

@@ -8,7 +8,8 @@ import dataclasses
 
 from absl import logging
 
-from replica import choices, runs
+from replica import choices
+from replica.training import runs
 from replica import config as config_lib
 from replica.errors import UserError
 
@@ -20,7 +21,7 @@ def main(config):
         raise UserError(problems[0] + (f" (and {len(problems) - 1} more flag problem(s))" if len(problems) > 1 else ""))
     config = with_towers(config)
     devices = resolve_devices(config)
-    from replica import precision
+    from replica.net import precision
     precision.configure(config.net.precision)
     run = config.run
     if run.summary:
@@ -56,7 +57,7 @@ def model_options(config):
 
 def print_summary(config, devices):
     import replica
-    from replica import precision
+    from replica.net import precision
     towers = choices.towers_value(config.net.towers)
     model = replica.build_model(towers, num_classes=config.net.num_classes or 1000, devices=devices,
                                 input_size=config.net.input_size or 227, **model_options(config))
@@ -67,7 +68,7 @@ def print_summary(config, devices):
 
 
 def load_data(config, input_size):
-    from replica import input_pipeline
+    from replica.inputs import input_pipeline
     d = config.data
     return input_pipeline.load_data(d.dataset, d.data_dir, input_size=input_size, pca_colour_augment=d.pca_colour,
                                     augment=d.augment, cache_dir=d.cache_dir, cache_decoded=d.cache_decoded,
@@ -101,7 +102,7 @@ def join_workers(config):
     run = config.run
     if run.workers <= 1:
         return None
-    from replica import distributed
+    from replica.training import distributed
     if run.worker_hosts:
         try:
             os.environ["TF_CONFIG"] = distributed.tf_config_for(run.worker_hosts, run.task_index)
@@ -118,8 +119,8 @@ def join_workers(config):
 def train_and_evaluate(config, devices):
     """Train the configured net in its run folder (resuming when it holds a checkpoint), then evaluate it."""
     import tensorflow as tf
-    from replica import memory
-    from replica import train as train_lib
+    from replica.net import memory
+    from replica.training import train as train_lib
     workers = join_workers(config)
     train_lib.set_determinism(config.run.seed, config.run.deterministic)
     data = load_data(config, config_lib.resolved(config, "input_size"))
@@ -156,7 +157,7 @@ def flag_values(config):
 
 def evaluate_run(config, devices):
     """Top-1 / top-5 error of a run's checkpoint, centre crop and 10 crops, on the data it was trained on."""
-    from replica import evaluate as evaluate_lib
+    from replica.training import evaluate as evaluate_lib
     if not config.run.checkpoint:
         raise UserError("--eval_only needs --checkpoint=<run folder or checkpoint path>")
     _, checkpoint, saved = runs.find_run(config.run.checkpoint)
@@ -177,7 +178,7 @@ def evaluate_run(config, devices):
 
 def use_trained(config, devices):
     """--classify, --export, or --eval_only with --weights: a trained net used, nothing trained."""
-    from replica import serving
+    from replica.trained import serving
     run = config.run
     if run.weights:
         classifier = serving.from_onnx(run.weights, choices.towers_value(config.net.towers), devices)
@@ -195,8 +196,8 @@ def use_trained(config, devices):
 
 def evaluate_weights(config, classifier):
     """Top-1 / top-5 error of imported weights on an image folder of ILSVRC classes, beside the published figures."""
-    from replica import evaluate as evaluate_lib
-    from replica import pretrained, serving
+    from replica.training import evaluate as evaluate_lib
+    from replica.trained import pretrained, serving
     data = load_data(config, classifier.input_size)
     serving.use_mean_of(classifier, data)
     label_map = serving.ilsvrc_label_map(classifier, data)

@@ -6,8 +6,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from replica import devices  # noqa: E402
-from replica.collapse import lively_weights  # noqa: E402, F401  (tests import it from here)
+from replica.net import devices  # noqa: E402
+from replica.net.collapse import lively_weights  # noqa: E402, F401  (tests import it from here)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 from experiments import variants
-from replica import cost_model, evaluate, kernels
+from replica.perf import cost_model
+from replica.training import evaluate
+from replica.net import kernels
 
 
 def test_epochs_to_interpolates_between_the_epochs_that_straddle_the_target():

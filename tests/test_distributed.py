@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 
 import replica
-from replica import distributed
-from replica import input_pipeline as ip
-from replica import train
+from replica.training import distributed
+from replica.inputs import input_pipeline as ip
+from replica.training import train
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow   # worker processes on loopback

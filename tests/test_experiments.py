@@ -96,7 +96,8 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
     import numpy as np
     import tensorflow as tf
     from experiments import speed_trials
-    from replica import speed_forms, train
+    from replica.net import speed_forms
+    from replica.training import train
     x = tf.random.uniform([2, 6, 6, 16], seed=1) * 20.0
 
     def value_and_gradient(norm):
@@ -132,7 +133,7 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
 
 def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
     from experiments import variants
-    from replica import train
+    from replica.training import train
     config = train.TrainConfig(epochs=3, seed=0)
     data = {"train_limit": 10000}
     folder = lambda variant, config=config: variants.run_folder("r", variants.net_arguments(variant), data, config)[0]

@@ -1,5 +1,5 @@
 """Trust under faults: each test builds its damaged input itself (in tmp_path) or injects the fault through a seam
-(replica.checkpoints.write_files, the train step), and checks that no number comes out wrong and no progress is
+(replica.training.checkpoints.write_files, the train step), and checks that no number comes out wrong and no progress is
 lost."""
 import json
 import math
@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 import replica
-from replica import checkpoints, runs, train
-from replica import input_pipeline as ip
+from replica.training import checkpoints, runs, train
+from replica.inputs import input_pipeline as ip
 from tests.conftest import REPO
 
 SMALL = dict(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False)

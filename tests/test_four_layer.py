@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replica import four_layer, layers
+from replica.net import four_layer, layers
 from tests.test_layers import lrn_by_formula
 
 

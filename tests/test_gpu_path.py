@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import replica
-from replica import devices, memory
+from replica.net import devices, memory
 from tests.conftest import REPO
 
 

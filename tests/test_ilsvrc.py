@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from replica import ilsvrc
-from replica import input_pipeline as ip
+from replica.inputs import ilsvrc
+from replica.inputs import input_pipeline as ip
 from tests.conftest import SHARED_DATA
 
 TINY = SHARED_DATA / "tiny-imagenet-10"

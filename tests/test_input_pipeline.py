@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replica import input_pipeline as ip
+from replica.inputs import input_pipeline as ip
 from tests.conftest import SHARED_DATA
 
 CIFAR_FULL = SHARED_DATA / "cifar-10-batches-py"

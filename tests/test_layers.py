@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.eager import context
 
-from replica import layers, paper
+from replica.net import layers
+from replica import paper
 
 
 def lrn_by_formula(a, alpha, n=5, k=2.0, beta=0.75):

@@ -1,12 +1,13 @@
-"""Each precision mode sets what it says (replica.precision), and float16 loss scaling skips an overflow step
+"""Each precision mode sets what it says (replica.net.precision), and float16 loss scaling skips an overflow step
 without stopping the run or touching the weights."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import replica
-from replica import input_pipeline as ip
-from replica import precision, train
+from replica.inputs import input_pipeline as ip
+from replica.net import precision
+from replica.training import train
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx")
 
 import tensorflow as tf  # noqa: E402
 
-from replica import pretrained  # noqa: E402
+from replica.trained import pretrained  # noqa: E402
 from replica.errors import UserError  # noqa: E402
 from tests.bvlcalexnet_like import make_model, random_weights  # noqa: E402
 
@@ -16,7 +16,7 @@ PHOTOS = sorted(pretrained.PHOTOS.glob("*.JPEG"))[:2]
 
 
 def reference_logits(model, images):
-    """fc8's output from onnx.reference on RGB crops (replica.pretrained.reference_logits)."""
+    """fc8's output from onnx.reference on RGB crops (replica.trained.pretrained.reference_logits)."""
     return pretrained.reference_logits(model, images, "fc8_1")
 
 
@@ -45,6 +45,7 @@ def test_the_towers_compute_what_the_file_computes(zoo_file, two_devices):
     assert (ours.argmax(1) == expected.argmax(1)).all()
 
 
+@pytest.mark.slow
 def test_grouped_and_merged_imports_equal_the_towers(zoo_file, two_devices):
     imported = pretrained.read(zoo_file[0])
     images = pretrained.preprocess(pretrained.photo_crops(PHOTOS[:1]))
@@ -107,7 +108,7 @@ def test_a_published_file_is_named_by_its_hash(zoo_file, monkeypatch):
 
 
 def test_ceil_mode_pooling_reads_past_the_edge_as_caffe_does():
-    from replica import layers
+    from replica.net import layers
     x = tf.random.stateless_normal([1, 54, 54, 2], seed=[1, 2])
     pooled = layers.max_pool(x, padding="CEIL").numpy()
     assert pooled.shape == (1, 27, 27, 2)                  # Caffe: ceil((54 - 3) / 2) + 1

@@ -2,7 +2,8 @@
 import tensorflow as tf
 
 import replica
-from replica import profiling, train
+from replica.perf import profiling
+from replica.training import train
 
 
 def test_union_counts_overlapping_intervals_once():

@@ -1,4 +1,4 @@
-"""ImageNet as TFRecord shards: prepared once by replica.prepare, or as tensorflow/models and TFDS write them; the
+"""ImageNet as TFRecord shards: prepared once by replica.inputs.prepare, or as tensorflow/models and TFDS write them; the
 same images get the same labels through every layout, training reads them deterministically, and an interrupted
 preparation continues shard by shard. Built in miniature from the real tiny-imagenet-10 photos."""
 import json
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replica import input_pipeline as ip
-from replica import prepare, records
+from replica.inputs import input_pipeline as ip
+from replica.inputs import prepare, records
 from replica.errors import UserError
 from tests.conftest import SHARED_DATA
 
@@ -67,7 +67,7 @@ def test_prepared_shards_hold_every_image_once_with_its_label_and_the_training_s
     assert sorted(manifest["shards"]) == ["train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003",
                                           "validation-00000-of-00001"]
     classes, train, _ = ip.list_image_folder(folder)
-    from replica import ilsvrc
+    from replica.inputs import ilsvrc
     assert manifest["class_names"] == ilsvrc.class_names(classes) and "bullfrog" in manifest["class_names"][0]
     truth = {p.split("/")[-1]: y for p, y in train}
     seen = {}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replica import ilsvrc, pretrained, serving
+from replica.inputs import ilsvrc
+from replica.trained import pretrained, serving
 from replica.errors import UserError
 from tests.conftest import REPO, SHARED_DATA
 

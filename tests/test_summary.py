@@ -5,7 +5,8 @@ import sys
 import pytest
 
 import replica
-from replica import paper, summary
+from replica import paper
+from replica.net import summary
 from tests.conftest import REPO
 
 

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 import replica
-from replica import input_pipeline as ip
-from replica import train
+from replica.inputs import input_pipeline as ip
+from replica.training import train
 from tests.conftest import REPO
 
 SMALL = dict(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False)
@@ -215,7 +215,7 @@ def test_ctrl_c_during_a_step_checkpoints_that_step_as_taken(small_data, tmp_pat
 
 def test_the_plateau_schedule_alone():
     """Patience 2, two drops: a new best resets the count; the third plateau ends the run (no network needed)."""
-    from replica import schedule
+    from replica.training import schedule
     state, events = schedule.PlateauState(0.01), []
     for error in (0.5, 0.4, 0.45, 0.41, 0.39, 0.4, 0.4, 0.4, 0.4):
         state, event = schedule.after_epoch(state, error, patience=2, drops=2, factor=10.0)

@@ -5,7 +5,7 @@ max pool 3/2, two locally-connected layers (local3 64@3x3, local4 32@3x3), fc10.
 (size 9, scale 0.001, power 0.75) after pool1 and after conv2, and trains on random 24x24 crops. Map sizes at
 32x32: 32, 16, 16, 8, 8, 8 (24, 12, 12, 6, 6, 6 at 24x24): the pools are 'same', like cuda-convnet's.
 
-One device, one tower: the Trainer sees the same small interface as `replica.model.AlexNet` (towers,
+One device, one tower: the Trainer sees the same small interface as `replica.net.model.AlexNet` (towers,
 tower_device, on_tower, paper_layer, batch_shard), so the paper's recipe, checkpoints and evaluation apply as is.
 """
 import contextlib
@@ -13,7 +13,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from replica import layers as L
+from replica.net import layers as L
 
 LRN_SIZE = 9
 

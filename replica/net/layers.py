@@ -1,12 +1,13 @@
 """The paper's building blocks as Keras layers: conv/fc with the paper's initialisation, LRN, pooling, dropout.
 
 Section numbers refer to ../shared/PAPER.md. What these compute is the paper's; how their backward passes and the
-LRN are computed fast is replica/speed_forms.py's.
+LRN are computed fast is replica/net/speed_forms.py's.
 """
 import keras
 import tensorflow as tf
 
-from replica import paper, speed_forms
+from replica import paper
+from replica.net import speed_forms
 
 
 def weight_initializer(seed=None):
@@ -26,7 +27,7 @@ def conv(layer, filters, kernel, stride=1, padding="same", groups=1, name=None, 
          precision="float32", input_gradient_first=False):
     """A convolution named after the paper's layer, with the paper's initialisation; the activation follows.
     precision: a Keras dtype policy ("float32", "mixed_bfloat16", "mixed_float16": float32 weights, arithmetic in
-    the second half's type; replica.precision.layer_policy).
+    the second half's type; replica.net.precision.layer_policy).
     input_gradient_first: see `convolve_input_gradient_first` (not for a net's first layer)."""
     return speed_forms.Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups,

@@ -25,7 +25,7 @@ LAYOUTS = ("val/<wnid>/*.JPEG", f"flat val/ with the devkit's {DEVKIT_GROUND_TRU
            f"flat val/ with Kaggle's {KAGGLE_SOLUTION}", f"flat val/ with Caffe's {CAFFE_VAL}")
 
 
-CLASS_TABLE = pathlib.Path(__file__).resolve().parent / "data" / "ilsvrc2012_classes.tsv"
+CLASS_TABLE = pathlib.Path(__file__).resolve().parents[1] / "data" / "ilsvrc2012_classes.tsv"
 
 
 @functools.lru_cache(maxsize=1)

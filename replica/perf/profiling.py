@@ -1,7 +1,7 @@
 """Where a step's time goes on each device: busy and idle time per device, measured by TensorFlow's profiler.
 
 The paper's timing claim (PAPER.md 5, section 3.2: the two-tower net on two GPUs "takes slightly less time to
-train" than the one-GPU net) is about the work on each device's critical path; `replica.cost_model` predicts it,
+train" than the one-GPU net) is about the work on each device's critical path; `replica.perf.cost_model` predicts it,
 this module measures it. The runtime's own placement (the partition graphs of the compiled step, as
 tests/test_devices.py reads them) says which device ran each op; the profiler's trace says when each op ran.
 

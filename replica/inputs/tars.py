@@ -1,8 +1,8 @@
-"""ILSVRC-2012's two tar files as downloaded, read in place: no 140 GB extraction before `replica.prepare`.
+"""ILSVRC-2012's two tar files as downloaded, read in place: no 140 GB extraction before `replica.inputs.prepare`.
 
 `ILSVRC2012_img_train.tar` holds 1,000 tars, one per class (`n01440764.tar`, ...), each holding that class's
 JPEGs; `ILSVRC2012_img_val.tar` holds the 50,000 validation JPEGs flat, labelled by a label file beside it (the
-devkit's, Kaggle's or Caffe's: replica.ilsvrc). Neither tar is compressed, so every JPEG is a byte range of the
+devkit's, Kaggle's or Caffe's: replica.inputs.ilsvrc). Neither tar is compressed, so every JPEG is a byte range of the
 file it was downloaded in: one pass over the tar headers (each header is read, each image skipped over) lists
 those ranges, and the images are then read with positioned reads, in any order, on every core.
 """
@@ -11,7 +11,7 @@ import os
 import pathlib
 import tarfile
 
-from replica import ilsvrc
+from replica.inputs import ilsvrc
 from replica.errors import UserError
 
 TRAIN_TAR, VAL_TAR = "ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar"

@@ -21,10 +21,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import ilsvrc, paper, records
+from replica.inputs import ilsvrc, records
+from replica import paper
 from replica.errors import UserError
 
-PACKAGE_DATA = pathlib.Path(__file__).resolve().parent / "data"
+PACKAGE_DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 CIFAR10_SLICE = PACKAGE_DATA / "cifar-10-slice"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_PAD = 4                      # CIFAR-10 crops: 32x32 out of the mean-subtracted image padded to 40x40
@@ -377,13 +378,13 @@ def resize_and_centre_crop(image, size=paper.RESIZE_SHORTER_SIDE):
 
 def list_image_folder(root):
     """(classes: the sorted wnids, train [(path, label)], val [(path, label)]) of an ImageNet-style folder:
-    train/<class>/ with val/<class>/, or with a flat val/ and its label file (replica.ilsvrc)."""
+    train/<class>/ with val/<class>/, or with a flat val/ and its label file (replica.inputs.ilsvrc)."""
     root = pathlib.Path(root)
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; point --data_dir at a folder with train/ and val/")
     flat_val = sorted(str(f) for f in (root / "val").iterdir() if is_image_file(f)) \
         if (root / "val").is_dir() else []
-    if flat_val:   # the validation tar as extracted: its labels come from a label file (replica.ilsvrc)
+    if flat_val:   # the validation tar as extracted: its labels come from a label file (replica.inputs.ilsvrc)
         classes = sorted(class_images(root / "train"))
         val = ilsvrc.labelled_flat_val(root, flat_val, classes)
     else:
@@ -395,7 +396,7 @@ def list_image_folder(root):
 
 class ImageFolder(ImageData):
     """An ImageNet-style tree: train/<class>/*.JPEG and val/<class>/*.JPEG, or a flat val/ with its label file as
-    ILSVRC-2012 is distributed (replica.ilsvrc).
+    ILSVRC-2012 is distributed (replica.inputs.ilsvrc).
 
     The per-pixel mean image and the PCA statistics are computed over the training set once and cached in
     `cache_dir`; `cache_decoded` keeps the decoded 256x256 images in memory (196 KB an image: for data sets that
@@ -524,7 +525,7 @@ class ImageFolder(ImageData):
 
 
 class ImageShards(ImageData):
-    """ImageNet as TFRecord shards (replica.records): the official or TFDS layout, or the replica's prepared shards.
+    """ImageNet as TFRecord shards (replica.inputs.records): the official or TFDS layout, or the replica's prepared shards.
 
     The mean image and PCA statistics come from the prepared shards' stats.npz, or are computed over the training
     shards once and cached in `cache_dir`. `train_limit` N trains on the first N examples in shard order.
@@ -652,8 +653,8 @@ def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False,
     raise DataError(f"unknown data set {dataset!r}; use cifar10 or imagenet_folder")
 
 
-if __name__ == "__main__":   # python -m replica.input_pipeline SOURCE TARGET: cut the shipped CIFAR-10 slice
+if __name__ == "__main__":   # python -m replica.inputs.input_pipeline SOURCE TARGET: cut the shipped CIFAR-10 slice
     import sys
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m replica.input_pipeline <cifar-10-batches-py folder> <target folder>")
+        sys.exit("usage: python -m replica.inputs.input_pipeline <cifar-10-batches-py folder> <target folder>")
     write_cifar10_slice(sys.argv[1], sys.argv[2])

@@ -4,11 +4,11 @@ Per device: the float32 weights, their velocities and their gradients (plus a co
 type under mixed precision), and per image the maps each layer keeps for the backward pass: every conv or fc
 layer's output about ACTIVATION_COPIES times over (the layer's output, its ReLU, LRN and pooling results, and
 their gradients at their peak), and the input image. It is an estimate for choosing a batch, not a promise:
-the allocator's fragmentation and cuDNN's workspaces come on top (the headroom of replica.devices).
+the allocator's fragmentation and cuDNN's workspaces come on top (the headroom of replica.net.devices).
 """
-from replica import devices as devices_lib
-from replica import precision as precision_lib
-from replica import summary
+from replica.net import devices as devices_lib
+from replica.net import precision as precision_lib
+from replica.net import summary
 from replica.errors import UserError
 
 ACTIVATION_COPIES = 4
@@ -48,4 +48,4 @@ def check_batch_fits(model, batch_size, memory_mb=devices_lib.device_memory_mb):
             fits = max(0, int((available - fixed) // per_image))
             advice = f"--batch_size={fits} fits" if fits else "not even one image fits: use a larger GPU"
             raise BatchTooLarge(f"a step of batch {batch_size} needs about {needed:,.0f} MB on {device}, which has "
-                                f"{available:,.0f} MB; {advice} (estimated by replica.memory)")
+                                f"{available:,.0f} MB; {advice} (estimated by replica.net.memory)")

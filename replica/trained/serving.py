@@ -11,8 +11,11 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from replica import evaluate as evaluate_lib
-from replica import ilsvrc, input_pipeline, paper, pretrained, runs
+from replica.training import evaluate as evaluate_lib
+from replica.inputs import ilsvrc, input_pipeline
+from replica import paper
+from replica.trained import pretrained
+from replica.training import runs
 from replica.errors import UserError
 
 
@@ -35,7 +38,7 @@ class Classifier:
 
 
 def from_onnx(path, towers=2, devices=None):
-    """bvlc_alexnet from an ONNX file (replica.pretrained), its 1,000 classes named, at 227."""
+    """bvlc_alexnet from an ONNX file (replica.trained.pretrained), its 1,000 classes named, at 227."""
     imported = pretrained.read(path)
     wnids = list(ilsvrc.class_table())
     if imported.num_classes != len(wnids):

@@ -12,9 +12,9 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from replica import layers as L
+from replica.net import layers as L
 from replica import paper
-from replica import precision as precision_lib
+from replica.net import precision as precision_lib
 
 @dataclasses.dataclass(frozen=True)
 class Geometry:
@@ -260,7 +260,7 @@ def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_siz
 
     towers: 2 (the paper's two towers), 1 (the one-GPU baseline), "merged" (dense single-device net) or
       "grouped" (the two towers as grouped convolutions on one device).
-    devices: one device name per tower (see `replica.devices`), or None for TensorFlow's default placement.
+    devices: one device name per tower (see `replica.net.devices`), or None for TensorFlow's default placement.
     input_size: 227 (default), 224 (a 224 crop read with 3 zero pixels past its edge, PAPER.md 4), or a small
       size such as 32, which selects the small-image geometry (conv1 5x5/1, 'same' pools).
     lrn: "paper" (k 2, alpha 1e-4, within each tower), "cuda-convnet" (alpha 1e-4 / 5), "caffe" (k 1, alpha
@@ -271,9 +271,9 @@ def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_siz
     positive_bias: the initial bias of conv2, conv4, conv5, fc6, fc7 (paper 1; Caffe 0.1).
     drop_layer: None, "conv3" or "conv4": the net without that layer (paper 7, experiment 9). Without conv3, conv4
       sees both towers' pool2 (the towers still meet once in the conv stack); without conv4, conv5 sees conv3.
-    precision: a mode of replica.precision: "float32" (the paper), "tf32", "mixed_bfloat16" (bfloat16 convolutions,
+    precision: a mode of replica.net.precision: "float32" (the paper), "tf32", "mixed_bfloat16" (bfloat16 convolutions,
       matmuls and exchanges; float32 weights, LRN, softmax and loss) or "mixed_float16" (the same in float16; train
-      it with dynamic loss scaling, as replica.train does).
+      it with dynamic loss scaling, as replica.training.train does).
     """
     design = design_for(towers, lrn_groups)
     model = AlexNet(design, geometry_for(input_size), devices=devices, lrn=lrn, pooling=pooling,

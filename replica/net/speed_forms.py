@@ -1,4 +1,4 @@
-"""The speed forms: the same numbers as the paper's layers (replica/layers.py), computed in the forms that run fast.
+"""The speed forms: the same numbers as the paper's layers (replica/net/layers.py), computed in the forms that run fast.
 
 - `matmul`: the fc layers' x @ w whose input gradient dy @ w^T goes through BatchMatMul;
 - `convolve_input_gradient_first`: a convolution whose backward pass computes the input gradient (on the step's

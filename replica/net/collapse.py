@@ -7,7 +7,7 @@ only its own maps (conv2, conv4, conv5), with LRN kept per tower (PAPER.md 1), s
 """
 import numpy as np
 
-from replica import model as model_lib
+from replica.net import model as model_lib
 
 
 

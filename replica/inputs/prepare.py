@@ -2,11 +2,11 @@
 256"): every image read once, its shorter side scaled to 256, its central 256x256 kept and re-encoded as JPEG
 into TFRecord shards that training reads directly (`--data_dir=OUT`).
 
-  python -m replica.prepare --data_dir=/data/ilsvrc2012 --out_dir=/data/ilsvrc2012-256
+  python -m replica.inputs.prepare --data_dir=/data/ilsvrc2012 --out_dir=/data/ilsvrc2012-256
 
 The source is ILSVRC-2012's two tar files as downloaded (`ILSVRC2012_img_train.tar`, `ILSVRC2012_img_val.tar` and a
-validation label file beside them: replica.tars reads them in place, without extraction), or any image-folder
-layout `--dataset=imagenet_folder` reads (train/<wnid>/ with val/<wnid>/ or a flat val/ and its label file). Written to OUT, in the official layout (replica.records): `train-00000-of-NNNNN` ...
+validation label file beside them: replica.inputs.tars reads them in place, without extraction), or any image-folder
+layout `--dataset=imagenet_folder` reads (train/<wnid>/ with val/<wnid>/ or a flat val/ and its label file). Written to OUT, in the official layout (replica.inputs.records): `train-00000-of-NNNNN` ...
 and `validation-00000-of-MMMMM` (`image/encoded`, `image/class/label` 1-based over the sorted wnids,
 `image/class/synset`, `image/filename`), the per-pixel mean image and PCA colour statistics of the training
 images (`stats.npz`, PAPER.md 3), and `manifest.json`: counts, classes with names, skipped files and why, the
@@ -27,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import ilsvrc, input_pipeline, paper, records, tars
+from replica.inputs import ilsvrc, input_pipeline, records, tars
+from replica import paper
 from replica.errors import UserError
 
 IMAGES_PER_SHARD = 1024
@@ -52,7 +53,7 @@ def example(encoded, label, wnid, filename):
 
 def resized_and_encoded(items, quality):
     """(name, label, 256x256 uint8, JPEG bytes) of each readable image, in order, decoded on every core. items:
-    [(file path or replica.tars.Member, label)]; the name is the path, or tar:member for an image in a tar."""
+    [(file path or replica.inputs.tars.Member, label)]; the name is the path, or tar:member for an image in a tar."""
     names = [item if isinstance(item, str) else f"{item.tar}:{item.name}" for item, _ in items]
     offsets = [-1 if isinstance(item, str) else item.offset for item, _ in items]
     tar_of = {n: item for n, (item, _) in zip(names, items) if not isinstance(item, str)}
@@ -193,7 +194,7 @@ def main(argv):
     from absl import flags
     f = flags.FLAGS
     if not f.data_dir or not f.out_dir:
-        raise UserError("name the source and the destination: python -m replica.prepare --data_dir=SRC --out_dir=DST")
+        raise UserError("name the source and the destination: python -m replica.inputs.prepare --data_dir=SRC --out_dir=DST")
     if f.images_per_shard < 1 or not 1 <= f.quality <= 100:
         raise UserError("--images_per_shard must be positive and --quality in 1..100")
     manifest = prepare(f.data_dir, f.out_dir, f.images_per_shard, f.quality)

@@ -13,11 +13,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica import checkpoints, input_pipeline, kernels, paper, precision, runs, schedule
-from replica import evaluate as evaluate_lib
+from replica.training import checkpoints, runs, schedule
+from replica.inputs import input_pipeline
+from replica.net import kernels, precision
+from replica import paper
+from replica.training import evaluate as evaluate_lib
 from replica.errors import UserError
-from replica.optimizer import PaperSGD  # noqa: F401  (the Trainer's optimizer; also replica.train.PaperSGD)
-from replica.runs import write_json_atomically
+from replica.training.optimizer import PaperSGD  # noqa: F401  (the Trainer's optimizer; also replica.training.train.PaperSGD)
+from replica.training.runs import write_json_atomically
 
 
 class NonFiniteLoss(UserError):
@@ -80,7 +83,7 @@ def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=Fal
 
     The update is skipped (applied False) when the loss or the gradients are not finite.
     grad_reducer: None, or (grads, loss) -> (grads, loss) averaged across workers.
-    loss_scale: None, or a replica.precision.LossScale (float16 maps): the gradients are taken of the scaled loss
+    loss_scale: None, or a replica.net.precision.LossScale (float16 maps): the gradients are taken of the scaled loss
       and unscaled; a step whose gradients overflow is skipped and adjusts the scale.
     """
     variables = model.trainable_variables
@@ -141,7 +144,7 @@ def recipe_json(config):
 class Trainer:
     """Trains `model` on `data` (an `input_pipeline.ImageData`) in `run_dir`, resuming from its checkpoint.
 
-    workers: None, or a `replica.distributed.Workers`: the gradients are averaged across the workers, each
+    workers: None, or a `replica.training.distributed.Workers`: the gradients are averaged across the workers, each
       worker trains on its share of every global batch, and only the chief writes.
     """
 
@@ -174,7 +177,7 @@ class Trainer:
 
     # --- checkpoints ----------------------------------------------------------------------------------------
     def restore(self):
-        """Restore the newest sound checkpoint of the run folder, if any (replica.checkpoints); apply what the
+        """Restore the newest sound checkpoint of the run folder, if any (replica.training.checkpoints); apply what the
         caller's recipe changes (FIXED_ON_RESUME refused). Returns whether a checkpoint was restored."""
         self._restored = True
         if self.is_chief:
@@ -469,7 +472,7 @@ class Trainer:
         self.save(end_of_epoch=True)
 
     def _schedule(self, val_error, epoch=None):
-        """The plateau schedule (replica.schedule) on the state the checkpoint keeps, or, with lr_drop_epochs,
+        """The plateau schedule (replica.training.schedule) on the state the checkpoint keeps, or, with lr_drop_epochs,
         the fixed one: the learning rate divided at the end of each of those epochs."""
         st = self.state
         if self.config.lr_drop_epochs:

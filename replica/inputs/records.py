@@ -7,7 +7,7 @@ Three layouts are read, with tf.data alone (neither writer needs to be installed
   (`image/class/synset` names the wnid);
 - TFDS's `imagenet2012`, `imagenet2012-train.tfrecord-00000-of-01024` ... and `imagenet2012-validation.tfrecord-*`,
   whose examples hold `image` (the JPEG) and `label`, 0-based;
-- the replica's own, written by `python -m replica.prepare` in the official layout, with a `manifest.json` beside
+- the replica's own, written by `python -m replica.inputs.prepare` in the official layout, with a `manifest.json` beside
   them (counts, classes, the per-pixel mean and PCA statistics in `stats.npz`).
 
 Labels everywhere are the 0-based index of the sorted wnid, so a net trained from one layout evaluates on another.
@@ -24,7 +24,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from replica import ilsvrc, paper
+from replica.inputs import ilsvrc
+from replica import paper
 from replica.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -103,7 +104,7 @@ class Shards:
 def decode_jpeg_at_256(encoded):
     """JPEG bytes -> 256x256 uint8: the prepared shards are 256x256 already (decoded as they are); others are resized
     and cropped as the image folders are (PAPER.md 3)."""
-    from replica.input_pipeline import resize_and_centre_crop
+    from replica.inputs.input_pipeline import resize_and_centre_crop
     image = tf.io.decode_jpeg(encoded, channels=3)
     size = paper.RESIZE_SHORTER_SIDE
     shape = tf.shape(image)
@@ -118,7 +119,7 @@ def manifest_of(root):
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError:
-        raise ShardError(f"{path} is damaged; rerun python -m replica.prepare to rewrite it") from None
+        raise ShardError(f"{path} is damaged; rerun python -m replica.inputs.prepare to rewrite it") from None
 
 
 def class_list(root, layout, manifest):

@@ -1,5 +1,5 @@
 """A run folder: its run_config.json (the network and the data it was started with), its lock, its checkpoints
-(replica.checkpoints), and the trained model they hold.
+(replica.training.checkpoints), and the trained model they hold.
 
     run_dir/run_config.json    the run-defining settings; a resumed run must use the same ones
     run_dir/lock               held by the process that trains in the folder (the chief of a multi-worker run)
@@ -15,9 +15,9 @@ import pathlib
 
 import tensorflow as tf
 
-from replica import checkpoints
+from replica.training import checkpoints
 from replica.choices import towers_value
-from replica import model as model_lib
+from replica.net import model as model_lib
 from replica.errors import UserError
 
 # Settings that define the network and the data of a run: a resumed run must use the ones it started with.

@@ -17,7 +17,7 @@ were trained (and their published accuracy measured) at 227. `read` records the 
 (the default, for evaluation and classification). The network is recognised by its operators and weight shapes,
 never by node names; a file of another structure is an error naming the first mismatch.
 
-  python -m replica.pretrained --verify bvlcalexnet-8.onnx [--photos=DIR]
+  python -m replica.trained.pretrained --verify bvlcalexnet-8.onnx [--photos=DIR]
 """
 import dataclasses
 import hashlib
@@ -26,8 +26,9 @@ import sys
 
 import numpy as np
 
-from replica import collapse, paper
-from replica import model as model_lib
+from replica.net import collapse
+from replica import paper
+from replica.net import model as model_lib
 from replica.errors import UserError
 
 # The files published in the ONNX model zoo whose hashes are known here: sha256 -> (name, bytes).
@@ -152,7 +153,7 @@ def read(path):
         if node.op_type == "MaxPool":
             pads = tuple(attrs.get("pads", (0, 0, 0, 0)))
             if attrs.get("ceil_mode"):   # opset 10 and later may say ceil mode instead of padding for it
-                from replica.layers import ceil_pad
+                from replica.net.layers import ceil_pad
                 pads = (pads[0], pads[1], pads[2] + ceil_pad(maps + pads[0] + pads[2], 3, 2),
                         pads[3] + ceil_pad(maps + pads[1] + pads[3], 3, 2))
             if tuple(attrs.get("kernel_shape", ())) != (3, 3) or tuple(attrs.get("strides", ())) != (2, 2):
@@ -198,7 +199,7 @@ def layer_weights(path, name, node, attrs, arrays):
 
 def pool_padding(path, pools, size):
     """"CEIL" when the pools' pads are Caffe's ceil mode at the file's input size, "VALID" when there are none."""
-    from replica.layers import ceil_pad
+    from replica.net.layers import ceil_pad
     if all(p == (0, 0, 0, 0) for p in pools):
         return "VALID"
     maps = [conv_output(size, 11, 4, 0, 0)]   # conv1's maps, then each pool's
@@ -332,7 +333,7 @@ def reference_logits(model, images, output=None):
 def verify(path, photos, devices):
     """What a machine with the real file checks: its hash, our three forms against the reference evaluator on
     `photos` at the file's input size, and each photo's top-5 classes. Returns the report's lines."""
-    from replica import ilsvrc
+    from replica.inputs import ilsvrc
     imported = read(path)
     lines = [describe(imported)]
     if imported.published_as:
@@ -367,14 +368,14 @@ def tf_softmax(logits):
     return e / e.sum(1, keepdims=True)
 
 
-PHOTOS = pathlib.Path(__file__).resolve().parent / "data" / "photos"
+PHOTOS = pathlib.Path(__file__).resolve().parents[1] / "data" / "photos"
 
 
 def photo_crops(paths, size=CAFFE_INPUT_SIZE, ten_crop=False):
     """Image files -> uint8 RGB crops with the paper's test preprocessing (PAPER.md 3): shorter side 256, the
     central 256x256, then its centre size x size crop ([n, size, size, 3]) or its 10 crops ([n, 10, ...])."""
     import tensorflow as tf
-    from replica import input_pipeline
+    from replica.inputs import input_pipeline
     crops = []
     for path in paths:
         try:
@@ -387,10 +388,10 @@ def photo_crops(paths, size=CAFFE_INPUT_SIZE, ten_crop=False):
 
 def main(argv):
     from absl import flags
-    from replica import devices as devices_lib
+    from replica.net import devices as devices_lib
     FLAGS = flags.FLAGS
     if not FLAGS.verify:
-        raise UserError("name the file to check: python -m replica.pretrained --verify=bvlcalexnet-8.onnx")
+        raise UserError("name the file to check: python -m replica.trained.pretrained --verify=bvlcalexnet-8.onnx")
     photos = sorted(p for p in pathlib.Path(FLAGS.photos).iterdir() if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
     if not photos:
         raise UserError(f"--photos={FLAGS.photos} holds no JPEG or PNG photos")

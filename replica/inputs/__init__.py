@@ -1,0 +1,1 @@
+"""The data: CIFAR-10 and ImageNet in every layout it is distributed in, the paper's crops, mirrors and colour noise, and preparing ImageNet once."""

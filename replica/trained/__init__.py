@@ -1,0 +1,1 @@
+"""Trained nets in use: ImageNet-trained weights imported from ONNX, classification, export."""
