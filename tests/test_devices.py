@@ -122,7 +122,7 @@ def test_share_cores_sets_each_simulated_devices_threads():
     import os
     import subprocess
     import sys
-    code = ("import sys; from replica import devices; import tensorflow as tf; "
+    code = ("import sys; from replica.net import devices; import tensorflow as tf; "
             "devices.share_cores(int(sys.argv[1]), cores=int(sys.argv[2]) or None); "
             "print(tf.config.threading.get_intra_op_parallelism_threads(), "
             "tf.config.threading.get_inter_op_parallelism_threads())")

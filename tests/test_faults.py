@@ -233,7 +233,7 @@ def test_resuming_with_another_momentum_is_refused_and_changes_nothing(small_dat
 
 # --- two processes, a loss blow-up, a full disk, kills ----------------------------------------------------------
 def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from replica import runs; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from replica.training import runs; "
                                f"runs.lock({str(tmp_path)!r}); print('held', flush=True); time.sleep(60)"],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
