@@ -55,7 +55,7 @@ def test_grouped_and_merged_imports_equal_the_towers(zoo_file, two_devices):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("opset,transposed", [(3, True), (12, True), (8, False)])
+@pytest.mark.parametrize("opset,transposed", [(3, True), (12, False)])   # opset 8 is the fast tier's
 def test_every_zoo_opset_layout_imports_to_the_same_function(tmp_path, opset, transposed):
     model = make_model(opset=opset, fc_transposed=transposed)
     path = tmp_path / f"bvlcalexnet-{opset}.onnx"
