@@ -9,13 +9,13 @@ conv1 and conv2 in the two towers). Its input is BGR, 0-255, minus the per-chann
 mean image (`MEAN_BGR`, as Caffe's own classify.py subtracts it); the imported conv1 takes RGB (its kernels'
 input channels reversed), so `preprocess` only subtracts the mean.
 
-The zoo's file declares a 224x224 input (its README), where conv1 (11x11, stride 4, no padding) sees 54x54
-positions, and writes Caffe's ceil-mode pooling as explicit pads: its pools give 27, 13 and 6 maps as at 227. So
-the file computes Caffe's net on a 224 crop with conv1's last row and column of positions missing; the weights
-were trained (and their published accuracy measured) at 227. `read` records the file's own input size, and
-`build_model(imported, input_size=...)` builds either: the file's (to check the import against the file) or 227
-(the default, for evaluation and classification). The network is recognised by its operators and weight shapes,
-never by node names; a file of another structure is an error naming the first mismatch.
+The zoo's README gives a 224x224 input, where conv1 (11x11, stride 4, no padding) sees 54x54 positions and fc6's
+9,216 inputs are reached only with Caffe's ceil-mode pooling (27, 13, 6 maps), written as pads or as `ceil_mode`;
+the reader checks the pools against the declared size. The weights were trained (and their published accuracy
+measured) at 227. `read` records the file's own input size, and `build_model(imported, input_size=...)` builds
+either: the file's (to check the import against the file) or 227 (the default, for evaluation and
+classification). The network is recognised by its operators and weight shapes, never by node names; a file of
+another structure is an error naming the first mismatch.
 
   python -m replica.trained.pretrained --verify bvlcalexnet-8.onnx [--photos=DIR]
 """
