@@ -90,7 +90,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     from replica.training import runs, train
     from experiments import report
     spec = spec or {}
-    held = spec.get("validation_images") if FLAGS.validation_images is None else FLAGS.validation_images
+    held = validation_images(spec)
     held_out = {} if quick or not held else {"validation_images": held}
     data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
                                     train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
@@ -211,11 +211,16 @@ def run_spec(spec):
     return rows
 
 
+def validation_images(spec):
+    """CIFAR-10 training images held out for validation: --validation_images, else the spec's (0: none)."""
+    return spec.get("validation_images", 0) if FLAGS.validation_images is None else FLAGS.validation_images
+
+
 def scale_note(spec, seeds, epochs, train_limit):
     if FLAGS.quick:
         return ("--quick: 4 steps per variant on 512 images of the shipped slice, 100 test images; the numbers only "
                 "show that the script runs")
-    held = spec.get("validation_images") if FLAGS.validation_images is None else FLAGS.validation_images
+    held = validation_images(spec)
     held_out = (f", {held:,} more held out as the validation split the curves and any plateau rule watch"
                 if held else "")
     schedule = spec.get("recipe", {}).get("lr_drop_epochs")

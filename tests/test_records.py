@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from replica.inputs import input_pipeline as ip
-from replica.inputs import prepare, records
+from replica.inputs import prepare
 from replica.errors import UserError
 from tests.conftest import SHARED_DATA
 
@@ -114,7 +114,8 @@ def test_training_from_shards_is_a_function_of_seed_epoch_and_position(prepared)
     resumed = [(x.numpy(), y.numpy()) for x, y in data.train_batches(4, seed=3, epoch=1, start_step=2)]
     assert len(epoch) == 5 and len(resumed) == 3
     for (xa, ya), (xb, yb) in zip(epoch, again):
-        np.testing.assert_array_equal(xa, xb) and np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
     for (xa, ya), (xb, yb) in zip(epoch[2:], resumed):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)

@@ -140,11 +140,61 @@ def stats_from_sums(pixel_sum, outer_sum, rgb_sum, num_images, num_pixels):
     return ImageStats(mean_image, eigenvalues.astype(np.float32), eigenvectors.astype(np.float32))
 
 
+class StatsSums:
+    """Running sums over images of one size for ImageStats: the per-pixel sum and the RGB values' sums and outer
+    products (pixels scaled to [0, 1]); added batch by batch, merged across shards, saved and loaded."""
+
+    def __init__(self, size=paper.RESIZE_SHORTER_SIDE):
+        self.pixel_sum, self.outer_sum, self.rgb_sum, self.count = np.zeros((size, size, 3)), np.zeros((3, 3)), \
+            np.zeros(3), 0
+
+    def add(self, images):
+        """Add uint8 images [N, S, S, 3] (or one [S, S, 3])."""
+        x = np.asarray(images, np.float64).reshape(-1, *self.pixel_sum.shape)
+        self.pixel_sum += x.sum(0)
+        rgb = x.reshape(-1, 3) / 255.0
+        self.outer_sum += rgb.T @ rgb
+        self.rgb_sum += rgb.sum(0)
+        self.count += len(x)
+        return self
+
+    def merge(self, other):
+        for name in ("pixel_sum", "outer_sum", "rgb_sum", "count"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    def stats(self):
+        pixels = self.count * self.pixel_sum.shape[0] * self.pixel_sum.shape[1]
+        return stats_from_sums(self.pixel_sum, self.outer_sum, self.rgb_sum, self.count, pixels)
+
+    def save(self, path):
+        np.savez(path, pixel_sum=self.pixel_sum, outer_sum=self.outer_sum, rgb_sum=self.rgb_sum, count=self.count)
+
+    @classmethod
+    def load(cls, path):
+        sums, saved = cls(), np.load(path)
+        sums.pixel_sum, sums.outer_sum, sums.rgb_sum = saved["pixel_sum"], saved["outer_sum"], saved["rgb_sum"]
+        sums.count = int(saved["count"])
+        return sums
+
+
+def save_stats(stats, path):
+    """Write ImageStats to an .npz file atomically (a killed write leaves no half file under `path`)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
+    os.replace(tmp, path)
+
+
+def load_stats(path):
+    saved = np.load(path)
+    return ImageStats(saved["mean_image"], saved["eigenvalues"], saved["eigenvectors"])
+
+
 def image_stats(images):
     """ImageStats of an in-memory uint8 array N x H x W x 3."""
-    x = images.astype(np.float64)
-    rgb = x.reshape(-1, 3) / 255.0
-    return stats_from_sums(x.sum(0), rgb.T @ rgb, rgb.sum(0), len(images), len(rgb))
+    return StatsSums(images.shape[1]).add(images).stats()
 
 
 # --- the transforms (PAPER.md 3) ----------------------------------------------------------------------------------
@@ -365,6 +415,15 @@ def decode_and_resize(path, size=paper.RESIZE_SHORTER_SIDE):
     return resize_and_centre_crop(image, size)
 
 
+def read_image(path):
+    """An image file as uint8 RGB [H, W, 3] (any format TensorFlow decodes, grey to RGB); a DataError naming the
+    file when it is missing or not an image."""
+    try:
+        return tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
+        raise DataError(f"{path}: not a readable image ({e.message.splitlines()[0][:120]})") from None
+
+
 def resize_and_centre_crop(image, size=paper.RESIZE_SHORTER_SIDE):
     """uint8 [H, W, 3] -> size x size uint8: shorter side to `size` (antialiased), then the central square."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
@@ -487,29 +546,18 @@ class ImageFolder(ImageData):
         """(ImageStats of the training set, {split: unreadable files}), cached in cache_dir."""
         path, skipped_path = self.cache_dir / "stats.npz", self.cache_dir / "skipped.json"
         if path.is_file() and skipped_path.is_file():
-            cached = np.load(path)
             skipped = {k: [tuple(f) for f in v] for k, v in json.loads(skipped_path.read_text()).items()}
-            return ImageStats(cached["mean_image"], cached["eigenvalues"], cached["eigenvectors"]), skipped
-        size = paper.RESIZE_SHORTER_SIDE
-        pixel_sum = np.zeros((size, size, 3))
-        outer_sum, rgb_sum, count, readable = np.zeros((3, 3)), np.zeros(3), 0, set()
+            return load_stats(path), skipped
+        sums, readable = StatsSums(), set()
         paths, labels = zip(*self.files["train"])
         for batch, _, names in self._decoded(list(paths), np.array(labels, np.int64), with_paths=True).batch(64):
-            x = batch.numpy().astype(np.float64)
-            pixel_sum += x.sum(0)
-            rgb = x.reshape(-1, 3) / 255.0
-            outer_sum += rgb.T @ rgb
-            rgb_sum += rgb.sum(0)
-            count += len(x)
+            sums.add(batch.numpy())
             readable.update(n.decode() for n in names.numpy())
-        if not count:
+        if not sums.count:
             raise DataError(f"no image of {self.source}/train could be decoded; check the files")
         skipped = {"train": self._unreadable("train", readable), "eval": self._unreadable("eval", self._scan("eval"))}
-        stats = stats_from_sums(pixel_sum, outer_sum, rgb_sum, count, count * size * size)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_dir / "stats.tmp.npz"
-        np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
-        os.replace(tmp, path)
+        stats = sums.stats()
+        save_stats(stats, path)
         tmp = self.cache_dir / "skipped.json.tmp"
         tmp.write_text(json.dumps(skipped))
         os.replace(tmp, skipped_path)
@@ -538,7 +586,7 @@ class ImageShards(ImageData):
         root = pathlib.Path(data_dir)
         manifest = records.manifest_of(root)
         self.source, self.layout, self.crop_size = str(root), layout.name, input_size
-        self.classes = records.class_list(root, layout, manifest)
+        self.classes = records.class_list(manifest)
         self.num_classes = len(self.classes)
         self.class_names = ilsvrc.class_names(self.classes)
         self.shards = {"train": records.Shards(layout, train_files), "eval": records.Shards(layout, val_files)}
@@ -562,22 +610,12 @@ class ImageShards(ImageData):
     def _stats(self, root, manifest):
         for path in ((root / records.STATS) if manifest else None, self.cache_dir / records.STATS):
             if path is not None and path.is_file():
-                cached = np.load(path)
-                return ImageStats(cached["mean_image"], cached["eigenvalues"], cached["eigenvectors"])
-        size = paper.RESIZE_SHORTER_SIDE
-        pixel_sum, outer_sum, rgb_sum, count = np.zeros((size, size, 3)), np.zeros((3, 3)), np.zeros(3), 0
+                return load_stats(path)
+        sums = StatsSums()
         for batch, _ in self._decoded(self._stream("train")).batch(64):
-            x = batch.numpy().astype(np.float64)
-            pixel_sum += x.sum(0)
-            rgb = x.reshape(-1, 3) / 255.0
-            outer_sum += rgb.T @ rgb
-            rgb_sum += rgb.sum(0)
-            count += len(x)
-        stats = stats_from_sums(pixel_sum, outer_sum, rgb_sum, count, count * size * size)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_dir / "stats.tmp.npz"
-        np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
-        os.replace(tmp, self.cache_dir / records.STATS)
+            sums.add(batch.numpy())
+        stats = sums.stats()
+        save_stats(stats, self.cache_dir / records.STATS)
         return stats
 
     def _count(self, split):

@@ -14,13 +14,12 @@ source and its layout, the settings. One pass, decoding and encoding on every co
 are shuffled once (seed 0) so each shard mixes the classes. Each shard is written to a temporary name and renamed
 when whole, with its share of the statistics beside it, so an interrupted run continues shard by shard. Unreadable
 images are skipped and counted. At the end every shard is read back and its count checked against the manifest.
-On ILSVRC-2012 the output is about 20 GB (1.33 M images of about 15 KB) instead of 140 GB.
+On ILSVRC-2012 the output should be about 20 GB (1.33 M images at about 15 KB) instead of 140 GB.
 """
 import json
 import math
 import os
 import pathlib
-import sys
 import time
 
 import numpy as np
@@ -29,7 +28,7 @@ from absl import logging
 
 from replica.inputs import ilsvrc, input_pipeline, records, tars
 from replica import paper
-from replica.errors import UserError
+from replica.errors import UserError, exits_2_on_user_error
 
 IMAGES_PER_SHARD = 1024
 QUALITY = 90
@@ -80,8 +79,7 @@ def file_name(source):
 def write_shard(out, name, files, classes, quality, with_stats):
     """Write one shard (atomically) and its record `<name>.json` (count, skipped files, statistics' sums)."""
     names = [item if isinstance(item, str) else f"{item.tar}:{item.name}" for item, _ in files]
-    size = paper.RESIZE_SHORTER_SIDE
-    pixel_sum, outer_sum, rgb_sum, written = np.zeros((size, size, 3)), np.zeros((3, 3)), np.zeros(3), set()
+    sums, written = input_pipeline.StatsSums(), set()
     tmp = out / f"{name}.tmp"
     try:
         with tf.io.TFRecordWriter(str(tmp)) as writer:
@@ -90,18 +88,14 @@ def write_shard(out, name, files, classes, quality, with_stats):
                 writer.write(example(encoded.numpy(), int(label), classes[int(label)], file_name(source)))
                 written.add(source)
                 if with_stats:
-                    x = image.numpy().astype(np.float64)
-                    pixel_sum += x
-                    rgb = x.reshape(-1, 3) / 255.0
-                    outer_sum += rgb.T @ rgb
-                    rgb_sum += rgb.sum(0)
+                    sums.add(image.numpy())
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise UserError(f"writing {out / name} failed ({e.strerror or e}); free space in {out} and rerun: the "
                         "shards already written are kept") from None
     record = {"count": len(written), "skipped": [[n, "could not be decoded"] for n in names if n not in written]}
     if with_stats:
-        np.savez(out / f"{name}.sums.npz", pixel_sum=pixel_sum, outer_sum=outer_sum, rgb_sum=rgb_sum)
+        sums.save(out / f"{name}.sums.npz")
     (out / f"{name}.json").write_text(json.dumps(record))
     os.replace(tmp, out / name)   # the shard counts as written only from here
     return record
@@ -134,7 +128,7 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
             left = sum(len(f) for _, n, f in shards[k + 1:] if not (out / n).is_file())
             logging.info("%s: %d images (%d skipped); %.0f images/s, %s left", name, results[name]["count"],
                          len(results[name]["skipped"]), rate, time.strftime("%H:%M:%S", time.gmtime(left / rate)))
-    write_stats(out, [name for split, name, _ in shards if split == "train"], results)
+    write_stats(out, [name for split, name, _ in shards if split == "train"])
     manifest = {
         "source": str(pathlib.Path(data_dir).resolve()), "source_layout": layout_of(data_dir),
         "settings": {"shorter_side": paper.RESIZE_SHORTER_SIDE, "crop": "central 256x256", "jpeg_quality": quality,
@@ -162,21 +156,14 @@ def layout_of(data_dir):
     return "train/<wnid>/ with a flat val/ and its label file" if flat else "train/<wnid>/ and val/<wnid>/"
 
 
-def write_stats(out, train_shards, results):
+def write_stats(out, train_shards):
     """The per-pixel mean image and PCA statistics of all training shards, from their sums."""
-    size = paper.RESIZE_SHORTER_SIDE
-    pixel_sum, outer_sum, rgb_sum, count = np.zeros((size, size, 3)), np.zeros((3, 3)), np.zeros(3), 0
+    sums = input_pipeline.StatsSums()
     for name in train_shards:
-        sums = np.load(out / f"{name}.sums.npz")
-        pixel_sum += sums["pixel_sum"]
-        outer_sum += sums["outer_sum"]
-        rgb_sum += sums["rgb_sum"]
-        count += results[name]["count"]
-    if not count:
+        sums.merge(input_pipeline.StatsSums.load(out / f"{name}.sums.npz"))
+    if not sums.count:
         raise UserError(f"no training image of the source could be decoded; nothing written to {out}")
-    stats = input_pipeline.stats_from_sums(pixel_sum, outer_sum, rgb_sum, count, count * size * size)
-    np.savez(out / records.STATS, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues,
-             eigenvectors=stats.eigenvectors)
+    input_pipeline.save_stats(sums.stats(), out / records.STATS)
 
 
 def verify(out, manifest):
@@ -210,11 +197,4 @@ if __name__ == "__main__":
     flags.DEFINE_string("out_dir", None, "Where the shards, stats.npz and manifest.json are written.")
     flags.DEFINE_integer("images_per_shard", IMAGES_PER_SHARD, "Images per shard.")
     flags.DEFINE_integer("quality", QUALITY, "JPEG quality of the re-encoded 256x256 images.")
-
-    def run(argv):
-        try:
-            return main(argv)
-        except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    app.run(run)
+    app.run(exits_2_on_user_error(main))

@@ -122,7 +122,7 @@ def manifest_of(root):
         raise ShardError(f"{path} is damaged; rerun python -m replica.inputs.prepare to rewrite it") from None
 
 
-def class_list(root, layout, manifest):
+def class_list(manifest):
     """The wnids in label order: the manifest's, else ILSVRC-2012's 1,000 (the official and TFDS shards)."""
     if manifest:
         return list(manifest["classes"])

@@ -22,14 +22,13 @@ another structure is an error naming the first mismatch.
 import dataclasses
 import hashlib
 import pathlib
-import sys
 
 import numpy as np
 
 from replica.net import collapse
 from replica import paper
 from replica.net import model as model_lib
-from replica.errors import UserError
+from replica.errors import UserError, exits_2_on_user_error
 
 # The files published in the ONNX model zoo whose hashes are known here: sha256 -> (name, bytes).
 PUBLISHED = {
@@ -129,10 +128,10 @@ def conv_output(size, kernel, stride, pad_before, pad_after):
     return (size + pad_before + pad_after - kernel) // stride + 1
 
 
-def read(path):
+def read(path, model=None):
     """bvlc_alexnet's weights from an ONNX file of any opset of the model zoo (Imported); a file of another
-    structure is an ImportError_ naming the first mismatch."""
-    model = load_onnx(path)
+    structure is an ImportError_ naming the first mismatch. model: the file already loaded (`load_onnx`)."""
+    model = model or load_onnx(path)
     graph = model.graph
     arrays = constant_arrays(graph)
     nodes = [n for n in graph.node if n.op_type in LAYER_OPS]
@@ -334,14 +333,15 @@ def verify(path, photos, devices):
     """What a machine with the real file checks: its hash, our three forms against the reference evaluator on
     `photos` at the file's input size, and each photo's top-5 classes. Returns the report's lines."""
     from replica.inputs import ilsvrc
-    imported = read(path)
+    model = load_onnx(path)   # parsed once for both the import and the reference
+    imported = read(path, model)
     lines = [describe(imported)]
     if imported.published_as:
         lines.append(f"hash: the published {imported.published_as} ({PUBLISHED[imported.sha256][1]:,} bytes)")
     else:
         lines.append("hash: not a published file known here; the checks below still compare it with itself")
     images = photo_crops(photos, imported.input_size)
-    expected = reference_logits(load_onnx(path), images)
+    expected = reference_logits(model, images)
     nets = {"two towers": build_model(imported, 2, devices=devices, input_size=imported.input_size),
             "grouped": build_model(imported, "grouped", input_size=imported.input_size),
             "merged": build_model(imported, "merged", input_size=imported.input_size)}
@@ -353,7 +353,7 @@ def verify(path, photos, devices):
         lines.append(f"{name}: fc8 logits within {error:.2e} (relative) of onnx.reference, same top-1 "
                      f"{int((ours.argmax(1) == expected.argmax(1)).sum())}/{len(photos)}")
     wnids = list(ilsvrc.class_table())
-    probs = tf_softmax(expected)
+    probs = softmax(expected)
     for photo, p in zip(photos, probs):
         best = np.argsort(-p)[:5]
         lines.append(f"{pathlib.Path(photo).name}: " + "; ".join(
@@ -363,7 +363,7 @@ def verify(path, photos, devices):
     return lines, worst
 
 
-def tf_softmax(logits):
+def softmax(logits):
     e = np.exp(logits - logits.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
@@ -378,10 +378,7 @@ def photo_crops(paths, size=CAFFE_INPUT_SIZE, ten_crop=False):
     from replica.inputs import input_pipeline
     crops = []
     for path in paths:
-        try:
-            image = input_pipeline.decode_and_resize(str(path))
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
-            raise UserError(f"{path}: not a readable image ({e.message.splitlines()[0]})") from None
+        image = input_pipeline.resize_and_centre_crop(input_pipeline.read_image(path))
         crops.append(input_pipeline.ten_crops(image, size) if ten_crop else input_pipeline.centre_crop(image, size))
     return tf.stack(crops).numpy()
 
@@ -412,11 +409,4 @@ if __name__ == "__main__":
     from absl import app, flags
     flags.DEFINE_string("verify", None, "An ONNX file of bvlc_alexnet (the model zoo's bvlcalexnet-*.onnx).")
     flags.DEFINE_string("photos", str(PHOTOS), "A folder of photos to compare on (default: the three shipped).")
-
-    def run(argv):
-        try:
-            return main(argv)
-        except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    app.run(run)
+    app.run(exits_2_on_user_error(main))

@@ -72,19 +72,12 @@ def prepare(classifier, image, ten_crop=False):
     return input_pipeline.centre_crop(image, classifier.input_size)
 
 
-def read_image(path):
-    try:
-        return tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
-        raise UserError(f"{path}: not a readable image ({e.message.splitlines()[0][:120]})") from None
-
-
 def classify(classifier, paths, ten_crop=False, top=5):
     """[(path, [(class name, probability)] * top)] for image files, the softmax averaged over 10 crops if asked."""
     predict = evaluate_lib.make_predict(classifier.model)
     results = []
     for path in paths:
-        probs = predict(prepare(classifier, read_image(path), ten_crop)[None])[0].numpy()
+        probs = predict(prepare(classifier, input_pipeline.read_image(path), ten_crop)[None])[0].numpy()
         best = np.argsort(-probs)[:top]
         results.append((str(path), [(classifier.class_names[k], float(probs[k])) for k in best]))
     return results
