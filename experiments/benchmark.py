@@ -121,9 +121,10 @@ def time_steps(step_fn, batches, steps, warmup, repeats):
 
 def train_figures(model, batches, batch_size, flop_per_image, peak_gflops):
     import tensorflow as tf
-    from replica.training import train
-    optimizer = train.PaperSGD(model.trainable_variables)
-    step = train.make_train_step(model, optimizer, jit_compile=FLAGS.jit)
+    from replica.training.optimizer import PaperSGD
+    from replica.training.step import make_train_step
+    optimizer = PaperSGD(model.trainable_variables)
+    step = make_train_step(model, optimizer, jit_compile=FLAGS.jit)
     counter = tf.Variable(0, dtype=tf.int64)
     lr = tf.constant(1e-5)
     per_step = time_steps(lambda x, y: step(x, y, counter.read_value(), lr), batches, FLAGS.steps, FLAGS.warmup,
@@ -140,8 +141,9 @@ def fresh_step(model, batches):
     """A training step not yet run (the profiler reads its partition graphs on its first call: see
     replica.perf.profiling.node_devices) and the function that draws each call's arguments."""
     import tensorflow as tf
-    from replica.training import train
-    step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))
+    from replica.training.optimizer import PaperSGD
+    from replica.training.step import make_train_step
+    step = make_train_step(model, PaperSGD(model.trainable_variables))
     lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
     return step, lambda: (*next(batches), counter, lr)
 

@@ -134,11 +134,12 @@ def check_training(two, steps=40):
     import tensorflow as tf
     import replica
     from replica.inputs import input_pipeline
-    from replica.training import train
+    from replica.training.optimizer import PaperSGD
+    from replica.training.step import make_train_step
     tf.keras.utils.set_random_seed(0)
     model = replica.build_model(2, num_classes=10, input_size=32, devices=two, positive_bias=0.1)
     images, labels = next(iter(input_pipeline.load_data("cifar10").train_batches(64, seed=0, epoch=0)))
-    step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))
+    step = make_train_step(model, PaperSGD(model.trainable_variables))
     losses = [float(step(images, labels, tf.constant(k, tf.int64), tf.constant(0.01))[0]) for k in range(steps)]
     first, last = float(np.mean(losses[:5])), float(np.mean(losses[-5:]))
     return {"steps": steps, "first": first, "last": last, "ok": last < first - 0.05}

@@ -29,9 +29,10 @@ def quick_model(devices, run_dir):
     import replica
     from replica.inputs import input_pipeline
     from replica.training import train
+    from replica.training.recipe import TrainConfig
     data = input_pipeline.load_data("cifar10", eval_limit=100)
     model = replica.build_model(2, num_classes=10, input_size=32, devices=devices, positive_bias=0.1)
-    train.Trainer(model, data, run_dir, train.TrainConfig(batch_size=32, epochs=1, max_steps=8, log_every=4,
+    train.Trainer(model, data, run_dir, TrainConfig(batch_size=32, epochs=1, max_steps=8, log_every=4,
                                                           eval_limit=64, final_ten_crop=False)).train()
     return model, {"dataset": "cifar10", "data_dir": None}
 

@@ -1,7 +1,7 @@
 """The speed trials behind experiments/README.md (speed): each alternative the replica was measured against, timed
 against what the replica does now, so the figures there can be reproduced.
 
-  python experiments/speed_trials.py --trial=update              # unfused update vs train.PaperSGD (XLA)
+  python experiments/speed_trials.py --trial=update              # unfused update vs PaperSGD (XLA)
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
   python experiments/speed_trials.py --trial=lrn                 # band matmuls (earlier form), variants; XLA
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
@@ -135,7 +135,8 @@ def paired_steps(variants):
     Returns {name: [images/s of each round]}: the variants' training steps timed in alternating rounds."""
     import tensorflow as tf
     import replica
-    from replica.training import train
+    from replica.training.optimizer import PaperSGD
+    from replica.training.step import make_train_step
     from replica.choices import towers_value
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3], stddev=50.0)
     y = tf.random.uniform([FLAGS.batch_size], maxval=1000, dtype=tf.int64)
@@ -144,10 +145,10 @@ def paired_steps(variants):
     for name, build in variants.items():
         with build() as apply:
             model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227)
-            optimizer = train.PaperSGD(model.trainable_variables)
+            optimizer = PaperSGD(model.trainable_variables)
             if apply is not None:
                 optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
-            steps[name] = train.make_train_step(model, optimizer)
+            steps[name] = make_train_step(model, optimizer)
             for _ in range(2):   # trace and warm up while the variant's code is in force
                 steps[name](x, y, step_number, learning_rate)[0].numpy()
     rates = {name: [] for name in steps}
@@ -163,7 +164,7 @@ def paired_steps(variants):
 
 class patched:
     """Context: replace `module.<name>` (or `module[name]`, for replica.net.speed_forms.FORMS) by each
-    `replacements[name]` while a variant is built; yields the variant's replacement for `train.PaperSGD.apply`
+    `replacements[name]` while a variant is built; yields the variant's replacement for `PaperSGD.apply`
     (None: PaperSGD's own)."""
 
     def __init__(self, module=None, optimizer_apply=None, **replacements):

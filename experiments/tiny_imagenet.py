@@ -37,6 +37,8 @@ def main(argv):
     import replica
     from replica.inputs import input_pipeline
     from replica.training import train
+    from replica.training.recipe import TrainConfig
+    from replica.training.step import set_determinism
     from experiments import report
     devices = replica.split_cpu(2)
     data_dir = FLAGS.data_dir
@@ -49,9 +51,9 @@ def main(argv):
                     (data_dir / split / folder.name / photo.name).symlink_to(photo.resolve())
     data = input_pipeline.load_data("imagenet_folder", str(data_dir), pca_colour_augment=True, cache_decoded=True,
                                     cache_dir=report.scratch_dir() if FLAGS.quick else None)
-    train.set_determinism(0, False)
+    set_determinism(0, False)
     model = replica.build_model(2, num_classes=data.num_classes, devices=devices, positive_bias=0.1)
-    config = train.TrainConfig(epochs=1 if FLAGS.quick else FLAGS.epochs, batch_size=8 if FLAGS.quick else 128,
+    config = TrainConfig(epochs=1 if FLAGS.quick else FLAGS.epochs, batch_size=8 if FLAGS.quick else 128,
                                log_every=1 if FLAGS.quick else 10, max_steps=2 if FLAGS.quick else 0)
     run_dir = report.scratch_dir() if FLAGS.quick else FLAGS.run_dir
     results = train.Trainer(model, data, run_dir, config).train()

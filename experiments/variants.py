@@ -88,6 +88,8 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
     from replica.inputs import input_pipeline
     from replica.training import runs, train
+    from replica.training.recipe import TrainConfig
+    from replica.training.step import set_determinism
     from experiments import report
     spec = spec or {}
     held = validation_images(spec)
@@ -97,7 +99,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
                                     **held_out, **variant.get("data", {}))
     batch_size = 32 if quick else 128
     steps_per_epoch = (512 if quick else train_limit or 50000) // batch_size
-    config = train.TrainConfig(**{
+    config = TrainConfig(**{
         "batch_size": batch_size, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0, "seed": seed,
         "log_every": max(1, min(2 if quick else 10, steps_per_epoch)),   # every epoch logs a training error
         "eval_limit": 64 if quick else 2000, "keep_checkpoints": 1,   # the last: enough to resume and to reuse
@@ -112,7 +114,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
             results = json.loads(made.read_text())["results"]
             print(f"reusing {run_dir} (made by {results['made_by']})", flush=True)
             return {**results, "run_dir": str(run_dir), "reused": True}
-    train.set_determinism(seed, False)
+    set_determinism(seed, False)
     from replica.net import precision
     precision.configure(variant.get("model", {}).get("precision", "float32"))   # float32 that is float32, etc.
     data = input_pipeline.load_data(**data_arguments)

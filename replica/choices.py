@@ -1,5 +1,5 @@
 """The choices and defaults that depend on the net or the data set, defined once for the command line, the
-experiments and the library (the recipe's defaults are `train.TrainConfig`'s, the paper's constants `paper`'s).
+experiments and the library (the recipe's defaults are `recipe.TrainConfig`'s, the paper's constants `paper`'s).
 """
 from replica import paper
 

@@ -1,5 +1,5 @@
 """One configuration of a run, defined once: the net, the data, the recipe and the run, as frozen dataclasses whose
-defaults are the paper's constants (replica/paper.py, via `train.TrainConfig` for the recipe) or marked ours.
+defaults are the paper's constants (replica/paper.py, via `recipe.TrainConfig` for the recipe) or marked ours.
 
 `run_experiment.py` defines one flag per field, with the field's name and default, and hands `from_values(flag
 values)` to `replica.experiment.main`; `problems(config)` lists every setting that cannot work, checked before
@@ -10,7 +10,7 @@ import dataclasses
 
 from replica import choices, paper
 from replica.net import precision
-from replica.training.train import TrainConfig
+from replica.training.recipe import TrainConfig
 
 RECIPE = TrainConfig()
 

@@ -121,8 +121,9 @@ def train_and_evaluate(config, devices):
     import tensorflow as tf
     from replica.net import memory
     from replica.training import train as train_lib
+    from replica.training.step import set_determinism
     workers = join_workers(config)
-    train_lib.set_determinism(config.run.seed, config.run.deterministic)
+    set_determinism(config.run.seed, config.run.deterministic)
     data = load_data(config, config_lib.resolved(config, "input_size"))
     values = run_config(config, data)
     run_dir = config.run.run_dir or f"runs/{config.data.dataset}-towers{config.net.towers}"

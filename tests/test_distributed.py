@@ -13,6 +13,8 @@ import replica
 from replica.training import distributed
 from replica.inputs import input_pipeline as ip
 from replica.training import train
+from replica.training.recipe import TrainConfig
+from replica.training.step import set_determinism
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow   # worker processes on loopback
@@ -62,10 +64,10 @@ def test_two_workers_equal_one_process_on_the_global_batch(tmp_path, op_determin
     for index, ((out, err), code) in results.items():
         assert code == 0, (index, err[-2000:])
     # one process, the same global batch of 16 and the same seed
-    train.set_determinism(0, False)
+    set_determinism(0, False)
     model = replica.build_model(2, num_classes=10, input_size=32, devices=replica.tower_devices(2, "0,1"),
                                 positive_bias=0.1)
-    config = train.TrainConfig(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False,
+    config = TrainConfig(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False,
                                epochs=1, max_steps=3)
     train.Trainer(model, ip.load_data("cifar10", train_limit=64), tmp_path / "one", config).train()
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "workers" / "checkpoints")))

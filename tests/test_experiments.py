@@ -97,7 +97,7 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
     import tensorflow as tf
     from experiments import speed_trials
     from replica.net import speed_forms
-    from replica.training import train
+    from replica.training.optimizer import PaperSGD
     x = tf.random.uniform([2, 6, 6, 16], seed=1) * 20.0
 
     def value_and_gradient(norm):
@@ -115,15 +115,15 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
     for name, form in speed_trials.fc_input_gradient_forms().items():
         np.testing.assert_allclose(form(dy, w).numpy(), (dy @ tf.transpose(w)).numpy(), rtol=1e-5, atol=1e-5)
 
-    class Var:   # train.PaperSGD takes Keras variables; wrap tf.Variables the same way
+    class Var:   # PaperSGD takes Keras variables; wrap tf.Variables the same way
         def __init__(self, value, path):
             self.value, self.path, self.shape, self.dtype = value, path, value.shape, value.dtype
     weights = [tf.random.normal([5, 3], seed=4), tf.random.normal([3], seed=5)]
     grads = [tf.random.normal([5, 3], seed=6), tf.random.normal([3], seed=7)]
     results = []
-    for apply in (train.PaperSGD.apply, speed_trials.unfused_update):
+    for apply in (PaperSGD.apply, speed_trials.unfused_update):
         variables = [Var(tf.Variable(w), f"w{i}") for i, w in enumerate(weights)]
-        optimizer = train.PaperSGD(variables)
+        optimizer = PaperSGD(variables)
         for _ in range(3):
             apply(optimizer, grads, 0.1)
         results.append([v.value.numpy() for v in variables])
@@ -133,15 +133,15 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
 
 def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
     from experiments import variants
-    from replica.training import train
-    config = train.TrainConfig(epochs=3, seed=0)
+    from replica.training.recipe import TrainConfig
+    config = TrainConfig(epochs=3, seed=0)
     data = {"train_limit": 10000}
     folder = lambda variant, config=config: variants.run_folder("r", variants.net_arguments(variant), data, config)[0]
     baseline = folder({"towers": 2})
     assert folder({"model": {"lrn": "paper", "pooling": "overlapping", "dropout_rate": 0.5}}) == baseline
     assert folder({"model": {"lrn": "none"}}) != baseline
     assert folder({"towers": 1}) != baseline
-    assert folder({"towers": 2}, train.TrainConfig(epochs=3, seed=1)) != baseline
+    assert folder({"towers": 2}, TrainConfig(epochs=3, seed=1)) != baseline
 
 
 @pytest.mark.slow

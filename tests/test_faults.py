@@ -17,6 +17,9 @@ import tensorflow as tf
 
 import replica
 from replica.training import checkpoints, runs, train
+from replica.training.recipe import RecipeChanged, TrainConfig
+from replica.training.resume import NonFiniteLoss
+from replica.training.stopping import Interrupted
 from replica.inputs import input_pipeline as ip
 from tests.conftest import REPO
 
@@ -35,7 +38,7 @@ def small_model(towers=2):
 
 
 def trainer(data, run_dir, **overrides):
-    return train.Trainer(small_model(), data, run_dir, train.TrainConfig(**{**SMALL, **overrides}))
+    return train.Trainer(small_model(), data, run_dir, TrainConfig(**{**SMALL, **overrides}))
 
 
 def saved_steps(run_dir):
@@ -105,7 +108,7 @@ def test_skipped_files_reach_the_run_folder_and_results(tmp_path):
     data = ip.ImageFolder(root, cache_dir=tmp_path / "cache")
     model = replica.build_model(1, num_classes=2, input_size=227)
     run_dir = tmp_path / "run"
-    results = train.Trainer(model, data, run_dir, train.TrainConfig(
+    results = train.Trainer(model, data, run_dir, TrainConfig(
         batch_size=2, epochs=1, max_steps=1, log_every=1, final_ten_crop=False)).train()
     assert results["data"]["skipped_files"] == {"train": 0, "eval": 1}
     assert "broken.JPEG" in (run_dir / "skipped_files.txt").read_text()
@@ -176,7 +179,8 @@ def test_a_damaged_newest_checkpoint_gives_way_to_the_newest_sound_one(small_dat
     assert (run_dir / "checkpoints" / "damaged" / (newest.name + ".index")).exists()
     # the run goes on from there, never writing over the damaged files
     history = json.loads((run_dir / "history.json").read_text())
-    assert all(h["step"] <= previous for h in t.history["train"]) and len(history["train"]) >= len(t.history["train"])
+    assert all(h["step"] <= previous for h in t.metrics.history["train"])
+    assert len(history["train"]) >= len(t.metrics.history["train"])
 
 
 def test_a_checkpoint_of_another_network_is_an_error_not_a_partial_restore(small_data, trained_run, tmp_path):
@@ -226,7 +230,7 @@ def test_resuming_with_a_new_learning_rate_applies_it_and_records_it(small_data,
 def test_resuming_with_another_momentum_is_refused_and_changes_nothing(small_data, tmp_path):
     trainer(small_data, tmp_path, epochs=1, max_steps=2).train()
     before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    with pytest.raises(train.RecipeChanged, match="momentum=0.5 \\(started with 0.9\\)"):
+    with pytest.raises(RecipeChanged, match="momentum=0.5 \\(started with 0.9\\)"):
         trainer(small_data, tmp_path, epochs=1, max_steps=4, momentum=0.5).train()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
 
@@ -266,17 +270,17 @@ def blowing_up(step_fn, start, nan_at):
 def test_after_a_blow_up_the_checkpoint_from_before_it_is_kept_named_and_resumable(small_data, tmp_path):
     t = trainer(small_data, tmp_path, epochs=5, checkpoint_every=2, keep_checkpoints=1, eval_limit=16)
     t._train_step = blowing_up(t._train_step, start=7, nan_at=13)   # checkpoints at 2, 4, 6 healthy; 8, 10, 12 not
-    with pytest.raises(train.NonFiniteLoss) as failure:
+    with pytest.raises(NonFiniteLoss) as failure:
         t.train()
     message = str(failure.value)
     assert "\n" not in message and "ckpt-6" in message and "--learning_rate below 0.01" in message
     assert 6 in saved_steps(tmp_path) and saved_steps(tmp_path)[-1] == 12   # the keep policy let it survive
-    with pytest.raises(train.NonFiniteLoss, match="diverged at step 13 .*lower --learning_rate"):
+    with pytest.raises(NonFiniteLoss, match="diverged at step 13 .*lower --learning_rate"):
         trainer(small_data, tmp_path, epochs=5, checkpoint_every=2).train()   # the same rate would diverge again
     t, step = restored_step(tmp_path, small_data, epochs=5, checkpoint_every=2, learning_rate=0.001)
     assert step == 6 and np.isclose(float(t.state.learning_rate.numpy()), 0.001)
     assert saved_steps(tmp_path) == [6] and (tmp_path / "checkpoints" / "diverged" / "ckpt-12.index").exists()
-    assert t.history["changes"][-1]["why"] == "the loss diverged at step 13"
+    assert t.metrics.history["changes"][-1]["why"] == "the loss diverged at step 13"
 
 
 @pytest.mark.slow
@@ -332,7 +336,7 @@ def test_a_forced_stop_before_any_checkpoint_says_what_is_true(small_data, tmp_p
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.1)
     t._train_step = two_ctrl_c
-    with pytest.raises(train.Interrupted, match="no checkpoint had been written yet: rerun the same command to "
+    with pytest.raises(Interrupted, match="no checkpoint had been written yet: rerun the same command to "
                                                 "start again"):
         t.train()
 

@@ -8,6 +8,7 @@ import replica
 from replica.inputs import input_pipeline as ip
 from replica.net import precision
 from replica.training import train
+from replica.training.recipe import TrainConfig
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_float16_loss_scaling_skips_and_counts_an_overflow_step_and_trains_on(tm
     data = ip.load_data("cifar10", train_limit=12, eval_limit=4)   # float16 convolutions are slow on a CPU
     tf.keras.utils.set_random_seed(0)
     model = replica.build_model(1, num_classes=10, input_size=32, positive_bias=0.1, precision="mixed_float16")
-    trainer = train.Trainer(model, data, tmp_path, train.TrainConfig(batch_size=4, epochs=1, max_steps=3,
+    trainer = train.Trainer(model, data, tmp_path, TrainConfig(batch_size=4, epochs=1, max_steps=3,
                                                                       log_every=1, eval_limit=4,
                                                                       final_ten_crop=False))
     assert trainer.loss_scale is not None

@@ -3,7 +3,8 @@ import tensorflow as tf
 
 import replica
 from replica.perf import profiling
-from replica.training import train
+from replica.training.optimizer import PaperSGD
+from replica.training.step import make_train_step
 
 
 def test_union_counts_overlapping_intervals_once():
@@ -37,7 +38,7 @@ def test_a_training_step_keeps_both_devices_busy(two_devices):
     the same towers on one device put all the work on that device."""
     def step_times(devices):
         model = replica.build_model(2, num_classes=10, input_size=32, devices=devices)
-        step = train.make_train_step(model, train.PaperSGD(model.trainable_variables))
+        step = make_train_step(model, PaperSGD(model.trainable_variables))
         x, y = tf.random.normal([64, 32, 32, 3], stddev=50.0), tf.zeros([64], tf.int64)
         return profiling.device_times(step, lambda: (x, y, tf.constant(0, tf.int64), tf.constant(1e-5)), calls=2)
 

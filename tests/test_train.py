@@ -13,6 +13,10 @@ import tensorflow as tf
 import replica
 from replica.inputs import input_pipeline as ip
 from replica.training import train
+from replica.training.optimizer import PaperSGD
+from replica.training.recipe import TrainConfig
+from replica.training.step import set_determinism
+from replica.training.stopping import Interrupted
 from tests.conftest import REPO
 
 SMALL = dict(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False)
@@ -25,7 +29,7 @@ def small_data():
 
 
 def small_model(towers=2, seed=0):
-    train.set_determinism(seed, False)   # seeds; the kernels are made deterministic by the op_determinism fixture
+    set_determinism(seed, False)   # seeds; the kernels are made deterministic by the op_determinism fixture
     devices = replica.tower_devices(2, "0,1") if towers == 2 else None
     return replica.build_model(towers, num_classes=10, input_size=32, devices=devices, positive_bias=0.1)
 
@@ -37,7 +41,7 @@ def test_one_step_follows_the_papers_update_rule():
         def __init__(self, v, path):
             self.v, self.path, self.shape, self.dtype = v, path, v.shape, v.dtype
             self.value = v
-    sgd = train.PaperSGD([Var(w, "w"), Var(b, "b")], momentum=0.9, weight_decay=0.0005)
+    sgd = PaperSGD([Var(w, "w"), Var(b, "b")], momentum=0.9, weight_decay=0.0005)
     sgd.velocities[0].assign([[0.2, 0.0], [-0.1, 0.3]])
     g = [tf.constant([[0.5, 1.0], [-1.0, 2.0]]), tf.constant([1.0, -1.0])]
     w0, v0 = w.numpy(), sgd.velocities[0].numpy()
@@ -49,7 +53,7 @@ def test_one_step_follows_the_papers_update_rule():
 
 
 def run(model, data, run_dir, **overrides):
-    config = train.TrainConfig(**{**SMALL, **overrides})
+    config = TrainConfig(**{**SMALL, **overrides})
     return train.Trainer(model, data, run_dir, config).train(), config
 
 
@@ -105,7 +109,7 @@ def test_results_json_and_tensorboard_logs(small_data, tmp_path):
 
 
 def test_learning_rate_drops_when_validation_error_stalls(small_data, tmp_path):
-    trainer = train.Trainer(small_model(), small_data, tmp_path, train.TrainConfig(lr_patience=2, lr_drops=2))
+    trainer = train.Trainer(small_model(), small_data, tmp_path, TrainConfig(lr_patience=2, lr_drops=2))
     for error in (0.5, 0.4, 0.45, 0.41, 0.39, 0.4, 0.4, 0.4, 0.4):
         trainer._schedule(error)
     assert trainer.state.drops.numpy() == 2
@@ -197,7 +201,7 @@ def test_eval_only_and_refusals(tmp_path):
 def test_ctrl_c_during_a_step_checkpoints_that_step_as_taken(small_data, tmp_path):
     """Ctrl-C arriving after a step's weight update but before its counter moves must not save the updated weights
     under the old step number (the resumed run would take that step twice)."""
-    trainer = train.Trainer(small_model(), small_data, tmp_path, train.TrainConfig(**{**SMALL, "epochs": 2}))
+    trainer = train.Trainer(small_model(), small_data, tmp_path, TrainConfig(**{**SMALL, "epochs": 2}))
     step_fn, calls = trainer._train_step, []
 
     def step_then_ctrl_c(*args):
@@ -207,7 +211,7 @@ def test_ctrl_c_during_a_step_checkpoints_that_step_as_taken(small_data, tmp_pat
             os.kill(os.getpid(), signal.SIGINT)
         return out
     trainer._train_step = step_then_ctrl_c
-    with pytest.raises(train.Interrupted, match="rerun the same command"):
+    with pytest.raises(Interrupted, match="rerun the same command"):
         trainer.train()
     saved = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
     assert saved.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == len(calls) == 3

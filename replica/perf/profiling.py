@@ -70,7 +70,7 @@ ASYNC_OP_EVENT = "ExecutorState::ProcessAsync::Start"
 
 def node_name(plane, event):
     """The graph node an event of the host plane ran. A synchronous op's event is named 'node:OpType'; an
-    asynchronous one (an XLA-compiled function, such as `train.PaperSGD`'s update) is an executor event that names
+    asynchronous one (an XLA-compiled function, such as `optimizer.PaperSGD`'s update) is an executor event that names
     its node in a stat, and on a CPU it lasts as long as the compiled code runs."""
     name = plane.event_metadata[event.metadata_id].name
     if name == ASYNC_OP_EVENT:

@@ -3,7 +3,7 @@
 Each worker builds the model outside any strategy scope, under its towers' `tf.device`, so every variable stays
 on its tower's device; the step runs inside `MultiWorkerMirroredStrategy.run`, and the gradients (and the loss)
 are averaged across the workers by TensorFlow's collective all-reduce over gRPC. The update is the paper's rule,
-applied by `train.PaperSGD` on every worker with the same averaged gradients, so the workers' weights stay equal.
+applied by `optimizer.PaperSGD` on every worker with the same averaged gradients, so the workers' weights stay equal.
 The cluster is described by TF_CONFIG, the standard way; `tf_config_for` writes one from a host list.
 """
 import json

@@ -111,9 +111,16 @@ def read_config(run_dir):
 
 
 def write_json_atomically(path, obj):
+    """Write `obj` as JSON to `path` whole or not at all; a failed write (a full disk) leaves the old file and
+    raises CheckpointWriteError saying what to do."""
     tmp = pathlib.Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, default=str))
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise checkpoints.CheckpointWriteError(f"could not write {path} ({e.strerror or e}); free space and rerun "
+                                               "the same command to resume") from None
 
 
 def find_run(path):
