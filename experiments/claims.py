@@ -2,7 +2,8 @@
 results table is generated from.
 
 A claim compares a metric (test top-1 error, unless the claim says otherwise) between a baseline and a variant
-trained alike over the same seeds. What the run could resolve is the 95% half-width of the difference of the
+trained alike over the same seeds (or two metrics of the same runs: `baseline_metric`, `variant_metric`, as the
+centre crop against 10 crops). What the run could resolve is the 95% half-width of the difference of the
 means: a paired t interval over the shared seeds when every seed has both (the seeds share their data order and
 initial weights, so pairing removes that part of the noise), else Welch's interval. The verdict:
 
@@ -81,10 +82,10 @@ def judge(claim, baseline, variant):
     diff, half, how = difference_interval(baseline, variant)
     effect = claim.get("paper_effect")
     entry = {
-        "baseline": {"name": claim["baseline"], "mean": statistics.mean(baseline.values()),
+        "baseline": {"name": claim.get("baseline_label", claim["baseline"]), "mean": statistics.mean(baseline.values()),
                      "sd": statistics.stdev(baseline.values()) if len(baseline) > 1 else None,
                      "per_seed": {str(s): v for s, v in sorted(baseline.items())}},
-        "variant": {"name": claim["variant"], "mean": statistics.mean(variant.values()),
+        "variant": {"name": claim.get("variant_label", claim["variant"]), "mean": statistics.mean(variant.values()),
                     "sd": statistics.stdev(variant.values()) if len(variant) > 1 else None,
                     "per_seed": {str(s): v for s, v in sorted(variant.items())}},
         "difference": diff, "resolvable_difference": half, "interval": how,
@@ -95,6 +96,14 @@ def judge(claim, baseline, variant):
         wanted = effect if effect else (claim.get("tolerance") if claim["expected_sign"] == 0 else diff)
         entry["seeds_to_resolve"] = seeds_to_resolve(entry["n"], half, wanted)
     return entry
+
+
+def judge_each_run(shown):
+    """A claim about every run (Fig. 3: in each run one tower comes out clearly more colour-specific): `shown` is
+    {seed: whether the run shows it}. "agrees" when every run does, "disagrees" when none does, else how many."""
+    n, k = len(shown), sum(shown.values())
+    verdict_text = "agrees" if k == n else "disagrees" if k == 0 else f"in {k} of {n} runs only"
+    return {"per_seed": {str(s): bool(v) for s, v in sorted(shown.items())}, "n": n, "verdict": verdict_text}
 
 
 def record(key, entry):
@@ -116,7 +125,11 @@ def percent(value):
 
 
 def row(key, entry):
-    """One line of the results table (values in per cent, or in epochs for a claim whose unit is epochs)."""
+    """One line of the results table (values in per cent, or in epochs for a claim whose unit is epochs; a claim
+    about every run gives its own summary, `ours`)."""
+    files = ", ".join(f"`{f}`" for f in entry["result_files"])
+    if "ours" in entry:
+        return f"| {entry['claim']} | {entry['paper']} | {entry['ours']} | {entry['verdict']} | `{entry['command']}` | {files} |"
     b, v = entry["baseline"], entry["variant"]
     show = percent if entry.get("unit") != "epochs" else (lambda x: "" if x is None else f"{x:.1f}")
     unit = " epochs" if entry.get("unit") == "epochs" else ""
@@ -127,7 +140,6 @@ def row(key, entry):
     verdict_text = entry["verdict"]
     if entry.get("seeds_to_resolve"):
         verdict_text += f" (about {entry['seeds_to_resolve']} seeds would)"
-    files = ", ".join(f"`{f}`" for f in entry["result_files"])
     return f"| {entry['claim']} | {entry['paper']} | {ours} | {verdict_text} | `{entry['command']}` | {files} |"
 
 
@@ -141,7 +153,7 @@ def table(claims=None):
 
 def write_readme_table():
     """Replace the generated table between its markers in experiments/README.md."""
-    text = README.read_text()
+    text = README.read_text() if README.is_file() else ""
     if TABLE_START not in text:
         return
     head, rest = text.split(TABLE_START, 1)

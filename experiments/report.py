@@ -23,6 +23,18 @@ def scratch_dir(prefix="experiment-"):
     return path
 
 
+def quick_image_folder(data_dir, classes=2, photos=8):
+    """A class-folder tree of `photos` photos of the first `classes` classes of data_dir's train/ and val/, as
+    symbolic links in a scratch folder: the pipeline of an image-folder experiment run end to end, not a result."""
+    quick = pathlib.Path(scratch_dir()) / "photos"
+    for split in ("train", "val"):
+        for folder in sorted((pathlib.Path(data_dir) / split).iterdir())[:classes]:
+            (quick / split / folder.name).mkdir(parents=True)
+            for photo in sorted(folder.iterdir())[:photos]:
+                (quick / split / folder.name / photo.name).symlink_to(photo.resolve())
+    return quick
+
+
 def machine():
     """The processor and core count the figures were measured on: the same command runs at different speeds on
     different processors, so every table says which one made it."""

@@ -33,7 +33,6 @@ PAPER = {"ILSVRC-2010 test, 10 crops (Table 1)": (0.375, 0.170),
 
 def main(argv):
     del argv
-    import pathlib
     import replica
     from replica.inputs import input_pipeline
     from replica.training import train
@@ -42,19 +41,14 @@ def main(argv):
     from experiments import report
     devices = replica.split_cpu(2)
     data_dir = FLAGS.data_dir
-    if FLAGS.quick:   # the tiny-imagenet-10 train and val folders, 16 + 16 photos: the pipeline, not a result
-        data_dir = pathlib.Path(report.scratch_dir()) / "tiny"
-        for split in ("train", "val"):
-            for folder in sorted((pathlib.Path(FLAGS.data_dir) / split).iterdir())[:2]:
-                (data_dir / split / folder.name).mkdir(parents=True)
-                for photo in sorted(folder.iterdir())[:8]:
-                    (data_dir / split / folder.name / photo.name).symlink_to(photo.resolve())
+    if FLAGS.quick:   # 16 + 16 photos of tiny-imagenet-10: the pipeline, not a result
+        data_dir = report.quick_image_folder(FLAGS.data_dir)
     data = input_pipeline.load_data("imagenet_folder", str(data_dir), pca_colour_augment=True, cache_decoded=True,
                                     cache_dir=report.scratch_dir() if FLAGS.quick else None)
     set_determinism(0, False)
     model = replica.build_model(2, num_classes=data.num_classes, devices=devices, positive_bias=0.1)
     config = TrainConfig(epochs=1 if FLAGS.quick else FLAGS.epochs, batch_size=8 if FLAGS.quick else 128,
-                               log_every=1 if FLAGS.quick else 10, max_steps=2 if FLAGS.quick else 0)
+                         log_every=1 if FLAGS.quick else 10, max_steps=2 if FLAGS.quick else 0)
     run_dir = report.scratch_dir() if FLAGS.quick else FLAGS.run_dir
     results = train.Trainer(model, data, run_dir, config).train()
     final = results["final"]

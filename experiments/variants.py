@@ -49,8 +49,8 @@ def net_arguments(variant):
     from replica.net import four_layer
     if "four_layer" in variant:
         return "four_layer", _all_arguments(four_layer.build_four_layer_net, **variant["four_layer"])
-    arguments = _all_arguments(replica.build_model, variant.get("towers", 2), num_classes=10, input_size=32,
-                               **{"positive_bias": 0.1, **variant.get("model", {})})
+    arguments = _all_arguments(replica.build_model, variant.get("towers", 2),
+                               **{"num_classes": 10, "input_size": 32, "positive_bias": 0.1, **variant.get("model", {})})
     del arguments["devices"], arguments["name"]
     return "towers", arguments
 
@@ -70,6 +70,15 @@ def build_variant(variant, devices):
         return four_layer.build_four_layer_net(**arguments)
     single = arguments["towers"] != 2
     return replica.build_model(**arguments, devices=[devices[0]] if single else devices)
+
+
+def trained_model(results, variant, devices):
+    """The variant's net with the weights of its trained run (run_variant's results)."""
+    import tensorflow as tf
+    model = build_variant(variant, devices)
+    checkpoint = tf.train.latest_checkpoint(str(pathlib.Path(results["run_dir"]) / "checkpoints"))
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    return model
 
 
 BOOKKEEPING = ("checkpoint_every", "keep_checkpoints")   # TrainConfig fields that do not change a run's result
@@ -92,12 +101,9 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     from replica.training.step import set_determinism
     from experiments import report
     spec = spec or {}
-    held = validation_images(spec)
-    held_out = {} if quick or not held else {"validation_images": held}
-    data_arguments = _all_arguments(input_pipeline.load_data, "cifar10", None if quick else FLAGS.data_dir,
-                                    train_limit=512 if quick else train_limit, eval_limit=100 if quick else None,
-                                    **held_out, **variant.get("data", {}))
-    batch_size = 32 if quick else 128
+    data_arguments = _all_arguments(input_pipeline.load_data, **data_settings(variant, spec, quick, train_limit))
+    photos = data_arguments["dataset"] != "cifar10"
+    batch_size = (8 if photos else 32) if quick else 128
     steps_per_epoch = (512 if quick else train_limit or 50000) // batch_size
     config = TrainConfig(**{
         "batch_size": batch_size, "epochs": 1 if quick else epochs, "max_steps": 4 if quick else 0, "seed": seed,
@@ -128,6 +134,23 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
         runs.write_json_atomically(run_dir / "variant.json", {"recipe": json.loads(recipe), "results": results})
     results["run_dir"] = str(run_dir)
     return results
+
+
+def data_settings(variant, spec, quick, train_limit):
+    """load_data's arguments for a variant: CIFAR-10 (--data_dir; with --quick the shipped slice) unless the
+    variant's `data` names an image folder (with --quick, 16 + 16 of its photos)."""
+    data = {"dataset": "cifar10", "data_dir": None if quick else FLAGS.data_dir,
+            "train_limit": 512 if quick else train_limit, "eval_limit": 100 if quick else None,
+            **variant.get("data", {})}
+    if data["dataset"] != "cifar10":
+        del data["eval_limit"]   # an image folder's val/ is evaluated whole
+        if quick:
+            from experiments import report
+            data["data_dir"], data["cache_dir"] = str(report.quick_image_folder(data["data_dir"])), report.scratch_dir()
+    held = validation_images(spec)
+    if held and not quick:
+        data["validation_images"] = held
+    return data
 
 
 def epoch_curve(results, key):
@@ -166,8 +189,11 @@ def summarise(values):
 def with_spec_defaults(spec):
     """The spec's variants, each with the spec's shared net settings (`model`, e.g. the precision) filled in."""
     shared = {**spec.get("model", {}), **({"precision": FLAGS.precision} if FLAGS.precision else {})}
-    return {name: variant if "four_layer" in variant else {**variant, "model": {**shared, **variant.get("model", {})}}
-            for name, variant in spec["variants"].items()}
+    data = spec.get("data", {})
+    return {name: variant if "four_layer" in variant else {
+        **variant, "model": {**shared, **variant.get("model", {})},
+        **({"data": {**data, **variant.get("data", {})}} if data or "data" in variant else {})}
+        for name, variant in spec["variants"].items()}
 
 
 def run_spec(spec):
@@ -228,6 +254,12 @@ def scale_note(spec, seeds, epochs, train_limit):
     schedule = spec.get("recipe", {}).get("lr_drop_epochs")
     schedule = (f"; learning rate divided by 10 after epochs {', '.join(map(str, schedule))} for every variant"
                 if schedule else "")
+    data = spec.get("data", {})
+    if data.get("dataset", "cifar10") != "cifar10":
+        size = spec.get("model", {}).get("input_size", 32)
+        return (f"{'the first ' + format(train_limit, ',') if train_limit else 'all'} training photos of "
+                f"{data['data_dir']} at {size}x{size}, {epochs} epochs, batch 128{schedule}, {seeds} seed(s), "
+                "error on its val/ photos")
     return (f"{train_limit:,} CIFAR-10 training images{held_out}, {epochs} epochs, batch 128{schedule}, "
             f"{seeds} seed(s), test error on the 10,000 test images")
 
@@ -237,9 +269,9 @@ def record_claim(spec, claim, runs_of, seeds, epochs, train_limit):
     under the claim's `key` (default: the spec's name)."""
     from experiments import claims, report
     pick = claim.get("metric", lambda r: r["final"]["centre_top1_error"])
-    values = {name: {seed: pick(r) for seed, r in enumerate(runs_of[name])} for name in (claim["baseline"],
-                                                                                         claim["variant"])}
-    entry = claims.judge(claim, values[claim["baseline"]], values[claim["variant"]])
+    values = [{seed: claim.get(f"{side}_metric", pick)(r) for seed, r in enumerate(runs_of[claim[side]])}
+              for side in ("baseline", "variant")]
+    entry = claims.judge(claim, *values)
     regime = {}
     for name in (claim["baseline"], claim["variant"]):
         runs = runs_of[name]

@@ -127,3 +127,47 @@ def test_a_claim_is_recorded_with_its_regime_and_its_seeds_values(tmp_path, monk
     assert entry["regime"]["base"]["final_validation_top1_error"] == pytest.approx(0.315)
     readme = (tmp_path / "README.md").read_text()
     assert "old" not in readme and "| var is worse | worse |" in readme and readme.endswith("after\n")
+
+
+def test_a_claim_between_two_metrics_of_the_same_runs_pairs_them_per_seed(tmp_path, monkeypatch):
+    """10 crops against the centre crop: one variant, two evaluations of each of its runs."""
+    import json
+    from experiments import claims
+    monkeypatch.setattr(claims, "CLAIMS_FILE", tmp_path / "claims.json")
+    monkeypatch.setattr(claims, "README", tmp_path / "README.md")
+    runs = []
+    for seed, (centre, ten) in enumerate(((0.40, 0.38), (0.45, 0.425), (0.50, 0.485))):
+        run_dir = tmp_path / f"run{seed}"
+        run_dir.mkdir()
+        (run_dir / "history.json").write_text(json.dumps({"epochs": [{"learning_rate": 0.01, "val_top1_error": 0.4}]}))
+        runs.append({"run_dir": str(run_dir), "steps": 10, "config": {"batch_size": 128}, "history_last_train_top1": 0.1,
+                     "final": {"centre_top1_error": centre, "ten_crop_top1_error": ten}})
+    claim = {"text": "10 crops beat the centre", "paper": "1.5 lower", "baseline": "towers", "variant": "towers",
+             "baseline_label": "centre crop", "variant_label": "10 crops", "expected_sign": -1,
+             "baseline_metric": lambda r: r["final"]["centre_top1_error"],
+             "variant_metric": lambda r: r["final"]["ten_crop_top1_error"]}
+    variants.record_claim({"name": "ten"}, claim, {"towers": runs}, seeds=3, epochs=1, train_limit=0)
+    entry = json.loads((tmp_path / "claims.json").read_text())["ten"]
+    assert entry["baseline"]["name"] == "centre crop" and entry["variant"]["per_seed"]["1"] == 0.425
+    assert entry["difference"] == pytest.approx(-0.0175) and entry["interval"] == "paired over 3 seeds"
+    assert entry["verdict"] == "agrees"   # the gains 2, 2.5, 1.5 points: their interval excludes zero
+
+
+def test_tower_split_p_value_is_small_only_when_the_towers_differ_beyond_random_splits():
+    rng = np.random.default_rng(1)
+    grey, colour = rng.uniform(0.0, 0.2, 48), rng.uniform(0.4, 0.7, 48)
+    assert kernels.tower_split_p_value(grey, colour, permutations=2000) < 0.001   # the paper's Fig. 3
+    mixed = rng.permutation(np.concatenate([grey, colour]))
+    assert kernels.tower_split_p_value(mixed[:48], mixed[48:], permutations=2000) > 0.01   # kernels fell at random
+    same = np.full(48, 0.3)
+    assert kernels.tower_split_p_value(same, same, permutations=100) == 1.0   # no difference: every split ties
+
+
+def test_a_claim_about_every_run_agrees_only_when_every_run_shows_it():
+    from experiments import claims
+    assert claims.judge_each_run({0: True, 1: True, 2: True})["verdict"] == "agrees"
+    assert claims.judge_each_run({0: False, 1: False})["verdict"] == "disagrees"
+    assert claims.judge_each_run({0: True, 1: False, 2: True})["verdict"] == "in 2 of 3 runs only"
+    entry = {**claims.judge_each_run({0: True}), "claim": "towers specialise", "paper": "every run", "ours": "1 of 1",
+             "command": "python x.py", "result_files": ["r.md"]}
+    assert claims.row("k", entry) == "| towers specialise | every run | 1 of 1 | agrees | `python x.py` | `r.md` |"

@@ -38,7 +38,7 @@ FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
                                          ("ten_crop", 1), ("lrn_forms", 2)])
 @pytest.mark.slow
 def test_quick_modes_write_their_outputs(tmp_path, script, rows):
-    if script == "tiny_imagenet" and not (SHARED_DATA / "tiny-imagenet-10").is_dir():
+    if script in ("tiny_imagenet", "ten_crop", "conv1_kernels") and not (SHARED_DATA / "tiny-imagenet-10").is_dir():
         pytest.skip("../shared/data/tiny-imagenet-10 is not beside the repository")
     run_script(script, "--quick", f"--out_dir={tmp_path}")
     table = json.loads((tmp_path / f"{script}.json").read_text())
