@@ -4,6 +4,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=update              # unfused update vs PaperSGD (XLA)
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
   python experiments/speed_trials.py --trial=lrn                 # band matmuls (earlier form), variants; XLA
+  python experiments/speed_trials.py --trial=lrn_casts --precision=mixed_bfloat16   # casts around the LRN or in it
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
@@ -21,13 +22,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "gradient_order", "conv1_kernel_gradient",
-                                   "all"],
+flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "gradient_order",
+                                   "conv1_kernel_gradient", "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
                     "towers on one device).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
+flags.DEFINE_string("precision", "float32", "The step trials' precision (replica.net.precision's modes).")
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
@@ -74,6 +76,7 @@ def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, el
     for the elementwise groups (default none: XLA's was tried, `lrn_elementwise_by_xla`)."""
     import tensorflow as tf
     from replica.net import speed_forms
+    dtype, x = x.dtype, tf.cast(x, tf.float32)   # float32 arithmetic, as the replica's LRN
     maps = x.shape[-1]
     band = adjacent_maps(maps, size, groups)
     band_product = band_product or (lambda rows, matrix: tf.linalg.matmul(rows, matrix))
@@ -97,7 +100,7 @@ def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, el
             t, q = gradient_parts(tf.reshape(g, [-1, maps]), scale, b, u)
             return tf.reshape(combine(t, a, band_product(q, (2.0 * alpha * beta) * band)), tf.shape(x))
         return tf.reshape(b, tf.shape(x)), gradient
-    return normalise(x)
+    return tf.cast(normalise(x), dtype)
 
 
 def lrn_band_sum_as_convolution(x, size, k, alpha, beta, groups=1):
@@ -144,7 +147,8 @@ def paired_steps(variants):
     steps = {}
     for name, build in variants.items():
         with build() as apply:
-            model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227)
+            model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227,
+                                        precision=FLAGS.precision)
             optimizer = PaperSGD(model.trainable_variables)
             if apply is not None:
                 optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
@@ -191,7 +195,7 @@ class patched:
 
 
 def report_steps(title, rates):
-    say(f"\n{title} (--towers={FLAGS.towers} on {', '.join(DEVICES)}, batch {FLAGS.batch_size}, "
+    say(f"\n{title} (--towers={FLAGS.towers} on {', '.join(DEVICES)}, {FLAGS.precision}, batch {FLAGS.batch_size}, "
         f"{FLAGS.rounds} alternating rounds of {FLAGS.steps} steps):")
     names = list(rates)
     for name in names:
@@ -244,6 +248,18 @@ def lrn_trial():
         "adjacent sums and all by XLA (now)": lambda: patched()}))
 
 
+def lrn_casts_trial():
+    import tensorflow as tf
+    from replica.net import speed_forms
+    now = speed_forms.cross_map_norm
+
+    def cast_around(x, size, k, alpha, beta, groups=1):
+        return tf.cast(now(tf.cast(x, tf.float32), size, k, alpha, beta, groups), x.dtype)
+    report_steps(f"The LRN's float32 arithmetic in a {FLAGS.precision} net", paired_steps({
+        "maps cast to float32 around the LRN (earlier form)": lambda: patched(speed_forms, cross_map_norm=cast_around),
+        "cast inside the LRN's compiled passes (now)": lambda: patched()}))
+
+
 def conv1_kernel_gradient_trial():
     import tensorflow as tf
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3])
@@ -292,7 +308,10 @@ def main(argv):
     from replica.choices import towers_value
     DEVICES = devices_lib.tower_devices(towers_value(FLAGS.towers),
                                         FLAGS.gpus or choices.default_gpus(FLAGS.towers))
+    from replica.net import precision
+    precision.configure(FLAGS.precision)
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
+              "lrn_casts": lrn_casts_trial,
               "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):

@@ -70,6 +70,24 @@ def test_lrn_gradient_matches_tensorflows_own(groups):
     assert np.abs(grads[0] - weights.numpy() / 2.0 ** 0.75).max() > 1e-3   # the neighbours' term is not negligible
 
 
+def test_lrn_of_bfloat16_maps_is_float32_arithmetic_cast_back():
+    """A bfloat16 net's LRN: the same numbers, forward and backward, as casting its maps to float32, normalising in
+    float32 and casting back (the casts happen inside the compiled passes)."""
+    a = tf.constant(np.random.default_rng(5).uniform(0, 100, (2, 3, 3, 32)), tf.bfloat16)
+    g = tf.constant(np.random.default_rng(6).normal(0, 1, (2, 3, 3, 32)), tf.bfloat16)
+    outputs = []
+    for f in (lambda x: layers.local_response_norm(x, "paper", 2),
+              lambda x: tf.cast(layers.local_response_norm(tf.cast(x, tf.float32), "paper", 2), tf.bfloat16)):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            b = f(a)
+        outputs.append((b, tape.gradient(b, a, output_gradients=g)))
+    (b, grad), (want_b, want_grad) = outputs
+    assert b.dtype == grad.dtype == tf.bfloat16
+    np.testing.assert_array_equal(b.numpy().astype(np.float32), want_b.numpy().astype(np.float32))
+    np.testing.assert_array_equal(grad.numpy().astype(np.float32), want_grad.numpy().astype(np.float32))
+
+
 def test_dense_gradients_equal_keras_own():
     """The fc layers' reordered backward pass (speed_forms.matmul) gives Keras' Dense gradients."""
     rng = np.random.default_rng(4)

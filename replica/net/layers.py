@@ -67,10 +67,8 @@ def local_response_norm(x, mode="paper", groups=1):
     if mode == "none":
         return x
     k, alpha = lrn_constants(mode)
-    # in float32 whatever the precision: the sum of 5 squares of activations in the hundreds loses too much in
-    # bfloat16's 8-bit mantissa
-    normalised = speed_forms.cross_map_norm(tf.cast(x, tf.float32), paper.LRN_N, k, alpha, paper.LRN_BETA, groups)
-    return tf.cast(normalised, x.dtype)
+    # computed in float32 whatever x's dtype (speed_forms.cross_map_norm), returned in x's dtype
+    return speed_forms.cross_map_norm(x, paper.LRN_N, k, alpha, paper.LRN_BETA, groups)
 
 
 POOLING_MODES = ("overlapping", "non-overlapping")

@@ -129,22 +129,27 @@ def _denominator(a, size, k, alpha, groups):
 
 @tf.function(jit_compile=True)
 def _normalised(a, size, k, alpha, beta, groups):
-    """b = a * u^-beta, in one pass over a."""
-    return a * inverse_power(_denominator(a, size, k, alpha, groups), beta)
+    """b = a * u^-beta, in one pass over a, computed in float32 and returned in a's dtype."""
+    a32 = tf.cast(a, tf.float32)
+    return tf.cast(a32 * inverse_power(_denominator(a32, size, k, alpha, groups), beta), a.dtype)
 
 
 @tf.function(jit_compile=True)
 def _gradient_over_denominator(a, g, size, k, alpha, beta, groups):
-    """g * b / u, the part of dL/da that the neighbours share (u recomputed from a: cheaper than keeping it)."""
-    u = _denominator(a, size, k, alpha, groups)
-    return g * a * inverse_power(u, beta) / u
+    """g * b / u in float32, the part of dL/da that the neighbours share (u recomputed from a: cheaper than
+    keeping it)."""
+    a32 = tf.cast(a, tf.float32)
+    u = _denominator(a32, size, k, alpha, groups)
+    return tf.cast(g, tf.float32) * a32 * inverse_power(u, beta) / u
 
 
 @tf.function(jit_compile=True)
 def _input_gradient(a, g, shared, size, k, alpha, beta, groups):
-    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps)."""
-    scale = inverse_power(_denominator(a, size, k, alpha, groups), beta)
-    return g * scale - (2.0 * alpha * beta) * a * adjacent_sum(shared, size, groups)
+    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps), in a's dtype."""
+    a32 = tf.cast(a, tf.float32)
+    scale = inverse_power(_denominator(a32, size, k, alpha, groups), beta)
+    gradient = tf.cast(g, tf.float32) * scale - (2.0 * alpha * beta) * a32 * adjacent_sum(shared, size, groups)
+    return tf.cast(gradient, a.dtype)
 
 
 def cross_map_norm(x, size, k, alpha, beta, groups=1):
@@ -158,6 +163,10 @@ def cross_map_norm(x, size, k, alpha, beta, groups=1):
     tower's scope names). The gradient recomputes u from a rather than keeping it: one more read of a costs less
     than writing u in the forward pass and reading it back. python experiments/speed_trials.py --trial=lrn times
     this against the replica's earlier form (band matmuls with TensorFlow's elementwise ops).
+
+    Whatever x's dtype, the arithmetic is float32 (in bfloat16, the sum of 5 squares of activations in the hundreds
+    would lose too much in its 8-bit mantissa): the passes cast on reading and writing, so a bfloat16 net's maps
+    are never written out in float32 around the LRN.
     """
     constants = dict(size=size, k=float(k), alpha=float(alpha), beta=float(beta), groups=groups)
 
