@@ -20,6 +20,8 @@ from absl import app, flags  # noqa: E402
 
 flags.DEFINE_string("data_dir", "../shared/data/tiny-imagenet-10", "A raw image folder (train/ and val/).")
 flags.DEFINE_string("prepared_dir", None, "Its prepared shards (default: prepared now into a scratch folder).")
+flags.DEFINE_string("photos_dir", "../shared/data/imagenet-sample-10-fullsize", "Full-size photos in class folders "
+                    "(one folder level), timed as a raw folder of them repeated (skipped when missing).")
 flags.DEFINE_integer("images", 4000, "Images per timed pass (the epoch repeated as needed).")
 flags.DEFINE_bool("quick", False, "A few hundred images on 1 core: checks the script end to end.")
 flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
@@ -48,6 +50,21 @@ def images_per_second(data, cores, images, batch_size=128):
     return count / (time.perf_counter() - start)
 
 
+def repeated_photo_folder(photos_dir, copies=13):
+    """A train/ and val/ tree of `copies` links to each photo of photos_dir/<class>/ (13 copies of 10 photos make
+    one batch of 128): full-size photos through the raw folder's pipeline."""
+    import pathlib
+    from experiments import report
+    tree = pathlib.Path(report.scratch_dir("photos-"))
+    for photo in sorted(pathlib.Path(photos_dir).glob("*/*")):
+        for split in ("train", "val"):
+            folder = tree / split / photo.parent.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(copies if split == "train" else 1):
+                (folder / f"{k}_{photo.name}").symlink_to(photo.resolve())
+    return tree
+
+
 def main(argv):
     del argv
     from replica.inputs import input_pipeline, prepare
@@ -59,6 +76,10 @@ def main(argv):
     sources = {"raw folder": input_pipeline.load_data("imagenet_folder", FLAGS.data_dir, pca_colour_augment=True,
                                                       cache_dir=report.scratch_dir("cache-")),
                "prepared shards": input_pipeline.load_data("imagenet_folder", prepared, pca_colour_augment=True)}
+    if os.path.isdir(FLAGS.photos_dir):
+        sources[f"raw full-size photos ({FLAGS.photos_dir}, repeated)"] = input_pipeline.load_data(
+            "imagenet_folder", str(repeated_photo_folder(FLAGS.photos_dir)), pca_colour_augment=True,
+            cache_dir=report.scratch_dir("cache-"))
     all_cores = os.cpu_count()
     core_counts = [1] if FLAGS.quick else sorted({1, 2, all_cores})
     images = 300 if FLAGS.quick else FLAGS.images
@@ -69,8 +90,11 @@ def main(argv):
             rows.append({"source": name, "cores": cores, "images/s": rate, "images_per_second_per_core": rate / cores,
                          **{f"cores for {gpu}": rate_gpu / (rate / cores) for gpu, rate_gpu in GPU_RATES.items()}})
             print(rows[-1], flush=True)
-    notes = [f"source: {FLAGS.data_dir} ({sources['raw folder'].train_size():,} training images) and its prepared "
-             f"shards; crops, mirrors, mean subtraction and PCA colour noise on; {images:,} images per figure",
+    notes = [f"source: {FLAGS.data_dir} ({sources['raw folder'].train_size():,} training images, 64x64 photos: their "
+             f"decoding flatters the raw path) and its prepared shards; crops, mirrors, mean subtraction and PCA "
+             f"colour noise on; {images:,} images per figure",
+             f"full-size photos: {FLAGS.photos_dir}, photos of 256 pixels on their shorter side (real ILSVRC-2012 "
+             "photos average about 400x350, so a raw folder of them is slower still)",
              "target for the prepared shards: 1,500 images/s per core (the figure per core at 1 core is the one "
              "that scales with the host's cores)"]
     columns = ["source", "cores", "images/s", "images_per_second_per_core"] + [f"cores for {g}" for g in GPU_RATES]
