@@ -74,6 +74,26 @@ def decode_rates(photos_dir, calls=300):
     return {name: max(r) for name, r in rates.items()}, differ
 
 
+ILSVRC_2012_IMAGES = 1_281_167 + 50_000   # training and validation images
+
+
+def prepared_kilobytes(prepared_dir, images):
+    """KB per image of a folder of prepared shards."""
+    import pathlib
+    return sum(f.stat().st_size for f in pathlib.Path(prepared_dir).iterdir() if f.is_file()) / images / 1024
+
+
+def photo_kilobytes(photos_dir):
+    """KB per image of full-size photos prepared as replica.inputs.prepare does (256x256, JPEG quality 90)."""
+    import pathlib
+    import tensorflow as tf
+    from replica.inputs import input_pipeline, prepare
+    sizes = [len(tf.io.encode_jpeg(input_pipeline.resize_and_centre_crop(input_pipeline.read_image(str(f)), 256),
+                                   quality=prepare.QUALITY).numpy())
+             for f in sorted(pathlib.Path(photos_dir).glob("*/*"))]
+    return sum(sizes) / len(sizes) / 1024
+
+
 def repeated_photo_folder(photos_dir, copies=13):
     """A train/ and val/ tree of `copies` links to each photo of photos_dir/<class>/ (13 copies of 10 photos make
     one batch of 128): full-size photos through the raw folder's pipeline."""
@@ -126,6 +146,14 @@ def main(argv):
         notes.append("decoding alone, one op at a time, a 256x256 JPEG of quality 90: " + ", ".join(
             f"{name} {rate:,.0f} images/s" for name, rate in rates.items()) + f"; the two differ in {differ:.2%} of "
             "the window's values (chroma upsampling at its edges)")
+        print(notes[-1], flush=True)
+        per_photo = photo_kilobytes(FLAGS.photos_dir)
+        raw = sources["raw folder"]
+        per_tiny = prepared_kilobytes(prepared, raw.train_size() + raw.eval_size())
+        notes.append(f"prepared size: {per_tiny:.1f} KB an image for tiny-imagenet-10's (smooth, scaled-up) photos, "
+                     f"{per_photo:.1f} KB for the full-size photos at 256x256 and JPEG quality {prepare.QUALITY}: ILSVRC-2012's "
+                     f"{ILSVRC_2012_IMAGES:,} images would take about {ILSVRC_2012_IMAGES * per_photo * 1024 / 1e9:.0f} GB "
+                     "prepared")
         print(notes[-1], flush=True)
     columns = ["source", "cores", "images/s", "images_per_second_per_core"] + [f"cores for {g}" for g in GPU_RATES]
     report.write_table("input_speed", "Input pipeline alone: images/s per core", rows, columns, notes=notes,
