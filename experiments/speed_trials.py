@@ -1,10 +1,10 @@
-"""The speed trials behind experiments/README.md (speed): each alternative the replica was measured against, timed
+"""The speed trials behind docs/performance.md: each alternative the replica was measured against, timed
 against what the replica does now, so the figures there can be reproduced.
 
   python experiments/speed_trials.py --trial=update              # unfused update vs PaperSGD (XLA)
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
   python experiments/speed_trials.py --trial=lrn                 # band matmuls (earlier form), variants; XLA
-  python experiments/speed_trials.py --trial=lrn_casts --precision=mixed_bfloat16   # casts around the LRN or in it
+  python experiments/speed_trials.py --trial=lrn_casts --step_precision=mixed_bfloat16   # casts around the LRN or in it
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
@@ -29,7 +29,7 @@ flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) o
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
                     "towers on one device).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
-flags.DEFINE_string("precision", "float32", "The step trials' precision (replica.net.precision's modes).")
+flags.DEFINE_string("step_precision", "float32", "The step trials' precision (replica.net.precision's modes).")
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
@@ -148,7 +148,7 @@ def paired_steps(variants):
     for name, build in variants.items():
         with build() as apply:
             model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227,
-                                        precision=FLAGS.precision)
+                                        precision=FLAGS.step_precision)
             optimizer = PaperSGD(model.trainable_variables)
             if apply is not None:
                 optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
@@ -195,8 +195,8 @@ class patched:
 
 
 def report_steps(title, rates):
-    say(f"\n{title} (--towers={FLAGS.towers} on {', '.join(DEVICES)}, {FLAGS.precision}, batch {FLAGS.batch_size}, "
-        f"{FLAGS.rounds} alternating rounds of {FLAGS.steps} steps):")
+    say(f"\n{title} (--towers={FLAGS.towers} on {', '.join(DEVICES)}, {FLAGS.step_precision}, "
+        f"batch {FLAGS.batch_size}, {FLAGS.rounds} alternating rounds of {FLAGS.steps} steps):")
     names = list(rates)
     for name in names:
         say(f"  {name:44} median {statistics.median(rates[name]):6.1f} images/s  rounds: "
@@ -255,7 +255,7 @@ def lrn_casts_trial():
 
     def cast_around(x, size, k, alpha, beta, groups=1):
         return tf.cast(now(tf.cast(x, tf.float32), size, k, alpha, beta, groups), x.dtype)
-    report_steps(f"The LRN's float32 arithmetic in a {FLAGS.precision} net", paired_steps({
+    report_steps(f"The LRN's float32 arithmetic in a {FLAGS.step_precision} net", paired_steps({
         "maps cast to float32 around the LRN (earlier form)": lambda: patched(speed_forms, cross_map_norm=cast_around),
         "cast inside the LRN's compiled passes (now)": lambda: patched()}))
 
@@ -309,17 +309,19 @@ def main(argv):
     DEVICES = devices_lib.tower_devices(towers_value(FLAGS.towers),
                                         FLAGS.gpus or choices.default_gpus(FLAGS.towers))
     from replica.net import precision
-    precision.configure(FLAGS.precision)
+    precision.configure(FLAGS.step_precision)
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
               "lrn_casts": lrn_casts_trial,
               "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):
             trial()
-    if FLAGS.trial == "all":
-        import datetime
-        from experiments import report
-        path = report.RESULTS / f"speed_trials_towers{FLAGS.towers}.md"
+    import datetime
+    from experiments import report
+    suffix = ("" if FLAGS.trial == "all" else f"_{FLAGS.trial}") + (
+        "" if FLAGS.step_precision == "float32" else f"_{FLAGS.step_precision}")
+    if LINES:
+        path = report.RESULTS / f"speed_trials_towers{FLAGS.towers}{suffix}.md"
         path.write_text(f"# Speed trials, --towers={FLAGS.towers}\n\n- command: `{report.command_line()}`\n"
                         f"- date: {datetime.date.today()}\n- machine: {report.machine()}\n\n```"
                         + "\n".join(LINES) + "\n```\n")
