@@ -116,6 +116,7 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
         assert device.endswith(short[int(re.search(r"/norm[12]_([01])/", name).group(1))]), (name, device)
 
 
+@pytest.mark.slow
 def test_share_cores_sets_each_simulated_devices_threads():
     """In a fresh process (threads are fixed when TensorFlow starts): two devices of the machine's cores get half
     of them each; `cores` simulates smaller devices (benchmark --cores_per_device)."""

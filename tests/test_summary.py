@@ -31,6 +31,7 @@ def run_cli(*args):
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_summary_prints_the_table():
     result = run_cli("--towers=2", "--gpus=0,1", "--summary")
     assert result.returncode == 0, result.stderr
@@ -44,6 +45,7 @@ def test_cli_summary_prints_the_table():
     (("--towers=2", "--gpus=zero"), "not a comma-separated list"),
     (("--towers=3",), "not one of"),
 ])
+@pytest.mark.slow
 def test_cli_bad_devices_are_one_line_errors(args, message):
     result = run_cli(*args, "--summary")
     assert result.returncode == 2

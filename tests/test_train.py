@@ -65,6 +65,7 @@ def test_same_seed_same_losses(small_data, tmp_path):
     assert len(losses[0]) == 3 and losses[0] == losses[1]
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_an_uninterrupted_one(small_data, tmp_path):
     whole, _ = run(small_model(), small_data, tmp_path / "whole", epochs=2)          # 8 steps, 2 epochs
     first, _ = run(small_model(), small_data, tmp_path / "parts", epochs=2, max_steps=3)
@@ -94,6 +95,7 @@ def test_the_comparison_nets_train_the_same_way(small_data, tmp_path, towers):
     assert results["steps"] == 2 and results["devices"] == ["default"]
 
 
+@pytest.mark.slow
 def test_results_json_and_tensorboard_logs(small_data, tmp_path):
     results, _ = run(small_model(), small_data, tmp_path, epochs=1, final_ten_crop=True)
     saved = json.loads((tmp_path / "results.json").read_text())

@@ -182,7 +182,7 @@ def save_stats(stats, path):
     """Write ImageStats to an .npz file atomically (a killed write leaves no half file under `path`)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")   # processes sharing a cache never share a temporary file
     np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
     os.replace(tmp, path)
 
