@@ -94,6 +94,18 @@ def photo_kilobytes(photos_dir):
     return sum(sizes) / len(sizes) / 1024
 
 
+def prepare_rate(photos_dir, copies=40):
+    """Images/s of replica.inputs.prepare on every core, over `copies` copies of each full-size photo (decode,
+    resize to 256, centre crop, re-encode, statistics, the check of every shard)."""
+    from replica.inputs import prepare
+    from experiments import report
+    tree = repeated_photo_folder(photos_dir, copies)
+    images = sum(1 for _ in tree.rglob("*.*"))
+    start = time.perf_counter()
+    prepare.prepare(str(tree), report.scratch_dir("prepared-photos-"))
+    return images / (time.perf_counter() - start)
+
+
 def repeated_photo_folder(photos_dir, copies=13):
     """A train/ and val/ tree of `copies` links to each photo of photos_dir/<class>/ (13 copies of 10 photos make
     one batch of 128): full-size photos through the raw folder's pipeline."""
@@ -146,6 +158,11 @@ def main(argv):
         notes.append("decoding alone, one op at a time, a 256x256 JPEG of quality 90: " + ", ".join(
             f"{name} {rate:,.0f} images/s" for name, rate in rates.items()) + f"; the two differ in {differ:.2%} of "
             "the window's values (chroma upsampling at its edges)")
+        print(notes[-1], flush=True)
+        rate = prepare_rate(FLAGS.photos_dir, 4 if FLAGS.quick else 40)
+        notes.append(f"python -m replica.inputs.prepare on the full-size photos, {all_cores} cores: {rate:,.0f} "
+                     f"images/s; ILSVRC-2012's {ILSVRC_2012_IMAGES:,} images (larger photos: a lower bound) in about "
+                     f"{ILSVRC_2012_IMAGES / rate / 3600:.1f} h here")
         print(notes[-1], flush=True)
         per_photo = photo_kilobytes(FLAGS.photos_dir)
         raw = sources["raw folder"]
