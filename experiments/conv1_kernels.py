@@ -10,6 +10,7 @@ and test each run: do the towers differ more than random splits of the same 96 k
   python experiments/conv1_kernels.py --quick              (2 steps on 16 photos: the script runs, no result)
   python experiments/conv1_kernels.py --run_dirs=DIR,...   (trained two-tower runs of run_experiment.py, instant)
   python experiments/conv1_kernels.py --weights=bvlcalexnet-8.onnx   (ImageNet-trained kernels)
+  python experiments/conv1_kernels.py --scale=full         (the paper-sized runs on ILSVRC-2012 and their cost)
 
 The default trains (or reuses) the two towers in the photos regime (experiments/regimes.py: 11x11 kernels at 227
 on tiny-imagenet-10's photos, 20 epochs, 3 seeds), the same runs experiments/ten_crop.py evaluates, and writes
@@ -78,6 +79,11 @@ def record_claim(rows):
 
 def main(argv):
     del argv
+    if FLAGS.scale == "full":   # the photos regime's runs on ILSVRC-2012, then this script on their folders
+        variants.run_full_scale(SPEC)
+        folders = ",".join(c[-1].split("=", 1)[1] for c in variants.full_scale_commands(SPEC, FLAGS.imagenet_dir or ""))
+        print(f"then: python experiments/conv1_kernels.py --run_dirs={folders}")
+        return
     import replica
     from replica.net import kernels
     from replica.training import runs

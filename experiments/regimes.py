@@ -73,6 +73,7 @@ ARCHITECTURE = {
 }
 
 PHOTOS = {
+    "full_scale_name": "photos",   # conv1_kernels.py and ten_crop.py share these runs at the paper's scale too
     "train_limit": 0, "epochs": 20, "seeds": 3,
     "recipe": {"lr_drop_epochs": (14, 18)},
     "variants": {"two towers": {"towers": 2, "ten_crop": True}},   # evaluated with 10 crops as well at the end

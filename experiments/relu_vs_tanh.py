@@ -71,6 +71,9 @@ def choose_learning_rate(activation):
 def main(argv):
     del argv
     from experiments import report
+    if FLAGS.scale == "full":
+        print("Fig. 1 is the paper's CIFAR-10 experiment on all 50,000 training images: the default regime is its "
+              "full scale")
     if FLAGS.quick:
         FLAGS.learning_rates, FLAGS.epochs = ["0.01", "0.05"], 2
     seeds = 1 if FLAGS.quick else (FLAGS.seeds or SEEDS)

@@ -340,19 +340,27 @@ FLAG_OF = {"towers": "towers", "lrn": "lrn", "pooling": "pooling", "activation":
 GPU_IMAGES_PER_SECOND = 10_000   # AlexNet training on one current GPU (tf_cnn_benchmarks: 2,987 on a P100)
 
 
+def full_scale_name(spec):
+    """The folder of the paper-sized runs under runs/full: the regime's, when scripts share its runs."""
+    return spec.get("full_scale_name", spec["name"])
+
+
 def full_scale_commands(spec, imagenet_dir):
     """The run_experiment.py command of each variant and seed on ILSVRC-2012 with the paper's recipe."""
     commands = []
     for name, variant in spec["variants"].items():
         if "four_layer" in variant:
             continue   # the four-layer net is a CIFAR-10 net
-        settings = {"towers": variant.get("towers", 2), **variant.get("model", {}), **variant.get("data", {})}
+        # the paper's recipe (PCA colour noise on) with the variant's own settings; not the regime's precision or
+        # its adaptations to small data
+        settings = {"towers": variant.get("towers", 2), "pca_colour_augment": True, **variant.get("model", {}),
+                    **variant.get("data", {})}
         flags_ = [f"--{FLAG_OF[k]}={v}" if not isinstance(v, bool) else f"--{'' if v else 'no'}{FLAG_OF[k]}"
                   for k, v in settings.items() if k in FLAG_OF]
         slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
         for seed in range(spec["seeds"]):
             commands.append(["python", "run_experiment.py", "--dataset=imagenet_folder", f"--data_dir={imagenet_dir}",
-                             *flags_, f"--seed={seed}", f"--run_dir=runs/full/{spec['name']}/{slug}-seed{seed}"])
+                             *flags_, f"--seed={seed}", f"--run_dir=runs/full/{full_scale_name(spec)}/{slug}-seed{seed}"])
     return commands
 
 

@@ -179,3 +179,7 @@ def test_the_paper_sized_commands_carry_each_variants_settings():
     assert all("--dataset=imagenet_folder" in c and "--data_dir=/data/ilsvrc" in c for c in commands)
     assert sum("--drop_layer=conv3" in c for c in variants.full_scale_commands(drop_layer.SPEC, "x")) == 3
     assert len({c[-1] for c in commands}) == len(commands)   # a run folder each
+    from experiments import conv1_kernels, ten_crop, towers_comparison
+    towers = variants.full_scale_commands(towers_comparison.SPEC, "x")
+    assert all("--pca_colour" in c and not any("precision" in a for a in c) for c in towers)   # the paper's recipe
+    assert variants.full_scale_commands(ten_crop.SPEC, "x") == variants.full_scale_commands(conv1_kernels.SPEC, "x")
