@@ -50,6 +50,37 @@ def images_per_second(data, cores, images, batch_size=128):
     return count / (time.perf_counter() - start)
 
 
+def stage_rates(data, images=2560):
+    """On one core, images/s of the prepared shards' training stream cut after each of its stages: reading and
+    parsing, decoding, the uint8 crop, the float crop minus the mean, and all of it (mirror and PCA colour noise)."""
+    import numpy as np
+    import tensorflow as tf
+    from replica.inputs import input_pipeline, records
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    options.threading.max_intra_op_parallelism = 1
+    stream = tf.data.Dataset.zip((data.train_order(0, 0).take(images), tf.data.Dataset.from_tensor_slices(
+        input_pipeline.example_seeds(0, 0, np.arange(images)))))
+    size = data.crop_size
+    stages = {
+        "read and parse": lambda e, s: e[1],
+        "+ decode": lambda e, s: records.decode_jpeg_at_256(e[0]),
+        "+ crop (uint8)": lambda e, s: tf.image.stateless_random_crop(records.decode_jpeg_at_256(e[0]),
+                                                                       [size, size, 3], s),
+        "+ crop as float, minus the mean": lambda e, s: data._random_crop(records.decode_jpeg_at_256(e[0]), s),
+        "+ mirror and PCA colour (all)": lambda e, s: data._train_transform(records.decode_jpeg_at_256(e[0]), s)}
+    rates = {}
+    for name, stage in stages.items():
+        ds = stream.map(stage, num_parallel_calls=tf.data.AUTOTUNE).batch(128).prefetch(2).with_options(options)
+        for _ in ds.take(1):
+            pass
+        count, start = 0, time.perf_counter()
+        for batch in ds:
+            count += int(batch.shape[0])
+        rates[name] = count / (time.perf_counter() - start)
+    return rates
+
+
 def decode_rates(photos_dir, calls=300):
     """Images/s of one decode op at a time (each runs on one thread) of a 256x256 JPEG whole and cutting a 227 window from it, against decoding
     only the window (tf.image.decode_and_crop_jpeg), and how many pixels of the window the two give differently."""
@@ -153,6 +184,10 @@ def main(argv):
              "photos average about 400x350, so a raw folder of them is slower still)",
              "target for the prepared shards: 1,500 images/s per core (the figure per core at 1 core is the one "
              "that scales with the host's cores)"]
+    stages = stage_rates(sources["prepared shards"], 512 if FLAGS.quick else 2560)
+    notes.append("the prepared shards' stream on one core, cut after each stage (images/s): " + ", ".join(
+        f"{name} {rate:,.0f}" for name, rate in stages.items()))
+    print(notes[-1], flush=True)
     if os.path.isdir(FLAGS.photos_dir):
         rates, differ = decode_rates(FLAGS.photos_dir, 30 if FLAGS.quick else 300)
         notes.append("decoding alone, one op at a time, a 256x256 JPEG of quality 90: " + ", ".join(
