@@ -124,12 +124,19 @@ def percent(value):
     return "" if value is None else f"{100 * value:.1f}"
 
 
+def shown_command(command):
+    """The command as the table shows it: without --runs_dir, which says only where finished runs are kept for reuse
+    (claims.json keeps the command as it was run)."""
+    return " ".join(part for part in command.split() if not part.startswith("--runs_dir="))
+
+
 def row(key, entry):
     """One line of the results table (values in per cent, or in epochs for a claim whose unit is epochs; a claim
     about every run gives its own summary, `ours`)."""
     files = ", ".join(f"`{f}`" for f in entry["result_files"])
     if "ours" in entry:
-        return f"| {entry['claim']} | {entry['paper']} | {entry['ours']} | {entry['verdict']} | `{entry['command']}` | {files} |"
+        return (f"| {entry['claim']} | {entry['paper']} | {entry['ours']} | {entry['verdict']} | "
+                f"`{shown_command(entry['command'])}` | {files} |")
     b, v = entry["baseline"], entry["variant"]
     show = percent if entry.get("unit") != "epochs" else (lambda x: "" if x is None else f"{x:.1f}")
     unit = " epochs" if entry.get("unit") == "epochs" else ""
@@ -140,7 +147,8 @@ def row(key, entry):
     verdict_text = entry["verdict"]
     if entry.get("seeds_to_resolve"):
         verdict_text += f" (about {entry['seeds_to_resolve']} seeds would)"
-    return f"| {entry['claim']} | {entry['paper']} | {ours} | {verdict_text} | `{entry['command']}` | {files} |"
+    return (f"| {entry['claim']} | {entry['paper']} | {ours} | {verdict_text} | `{shown_command(entry['command'])}` | "
+            f"{files} |")
 
 
 def table(claims=None):
