@@ -59,7 +59,7 @@ def stage_rates(data, images=2560):
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1
-    stream = tf.data.Dataset.zip((data.train_order(0, 0).take(images), tf.data.Dataset.from_tensor_slices(
+    stream = tf.data.Dataset.zip((data.train_order(0, 0).repeat().take(images), tf.data.Dataset.from_tensor_slices(
         input_pipeline.example_seeds(0, 0, np.arange(images)))))
     size = data.crop_size
     stages = {
@@ -156,11 +156,12 @@ def main(argv):
     del argv
     from replica.inputs import input_pipeline, prepare
     from experiments import report
+    data_dir = str(report.quick_image_folder(FLAGS.data_dir)) if FLAGS.quick else FLAGS.data_dir
     prepared = FLAGS.prepared_dir
     if not prepared:
         prepared = report.scratch_dir("prepared-")
-        prepare.prepare(FLAGS.data_dir, prepared)
-    sources = {"raw folder": input_pipeline.load_data("imagenet_folder", FLAGS.data_dir, pca_colour_augment=True,
+        prepare.prepare(data_dir, prepared)
+    sources = {"raw folder": input_pipeline.load_data("imagenet_folder", data_dir, pca_colour_augment=True,
                                                       cache_dir=report.scratch_dir("cache-")),
                "prepared shards": input_pipeline.load_data("imagenet_folder", prepared, pca_colour_augment=True)}
     if os.path.isdir(FLAGS.photos_dir):
@@ -173,7 +174,7 @@ def main(argv):
     rows = []
     for name, data in sources.items():
         for cores in core_counts:
-            rate = images_per_second(data, cores, images, batch_size=32 if FLAGS.quick else 128)
+            rate = images_per_second(data, cores, images, batch_size=8 if FLAGS.quick else 128)
             rows.append({"source": name, "cores": cores, "images/s": rate, "images_per_second_per_core": rate / cores,
                          **{f"cores for {gpu}": rate_gpu / (rate / cores) for gpu, rate_gpu in GPU_RATES.items()}})
             print(rows[-1], flush=True)

@@ -35,10 +35,11 @@ FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
 
 @pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2),
                                          ("relu_vs_tanh", 2), ("drop_layer", 3), ("tiny_imagenet", 5),
-                                         ("ten_crop", 1), ("lrn_forms", 2)])
+                                         ("ten_crop", 1), ("lrn_forms", 2), ("input_speed", 3)])
 @pytest.mark.slow
 def test_quick_modes_write_their_outputs(tmp_path, script, rows):
-    if script in ("tiny_imagenet", "ten_crop", "conv1_kernels") and not (SHARED_DATA / "tiny-imagenet-10").is_dir():
+    if script in ("tiny_imagenet", "ten_crop", "conv1_kernels", "input_speed") and not (
+            SHARED_DATA / "tiny-imagenet-10").is_dir():
         pytest.skip("../shared/data/tiny-imagenet-10 is not beside the repository")
     run_script(script, "--quick", f"--out_dir={tmp_path}")
     table = json.loads((tmp_path / f"{script}.json").read_text())
@@ -48,6 +49,13 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
         assert (tmp_path / f"{script}.png").stat().st_size > 10_000
     if script == "relu_vs_tanh":   # whole epochs were trained and a learning rate chosen for each net
         assert all(r["epochs run"] == 2 and r["learning rate (chosen)"] in (0.01, 0.05) for r in table["rows"])
+    if script == "input_speed":   # each source's rate per core, each stage's, the preparation rate and size
+        assert all(r["images_per_second_per_core"] > 0 and r["cores"] == 1 for r in table["rows"])
+        assert {"read and parse", "+ decode", "+ mirror and PCA colour (all)"} <= {
+            part.rsplit(" ", 1)[0] for part in next(n for n in table["notes"] if "cut after each stage" in n)
+            .split(": ", 1)[1].split(", ")}
+        assert any("python -m replica.inputs.prepare" in n for n in table["notes"])
+        assert any(n.startswith("prepared size") for n in table["notes"])
     if script == "ten_crop":   # the paired gain of each run, top-1 and top-5, from both evaluations of it
         row = table["rows"][0]
         gains = [n for n in table["notes"] if "10 crops gain" in n]
