@@ -190,13 +190,16 @@ def test_killed_or_interrupted_run_resumes_where_it_stopped(tmp_path, sig, unint
 
 @pytest.mark.slow
 def test_eval_only_and_refusals(tmp_path):
+    missing = cli("--dataset=imagenet_folder", f"--data_dir={tmp_path}/none")   # independent: runs alongside
     proc = cli(f"--run_dir={tmp_path}", "--max_steps=2")
     assert proc.wait(timeout=300) == 0
-    out, err = cli("--eval_only", f"--checkpoint={tmp_path}").communicate(timeout=300)
+    evaluation = cli("--eval_only", f"--checkpoint={tmp_path}")   # reads the run; the refusal below writes nothing
+    refused = cli(f"--run_dir={tmp_path}", "--max_steps=2", "--towers=merged", "--gpus=0")
+    out, err = evaluation.communicate(timeout=300)
     assert "10 crops: top-1 error" in out and "centre  : top-1 error" in out, err
-    out, err = cli(f"--run_dir={tmp_path}", "--max_steps=2", "--towers=merged", "--gpus=0").communicate(timeout=300)
+    out, err = refused.communicate(timeout=300)
     assert "was started with other flags" in err
-    out, err = cli("--dataset=imagenet_folder", f"--data_dir={tmp_path}/none").communicate(timeout=300)
+    out, err = missing.communicate(timeout=300)
     assert "does not exist" in err and "Traceback" not in err
 
 
