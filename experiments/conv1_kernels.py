@@ -126,9 +126,7 @@ def main(argv):
                        notes=notes, out_dir=FLAGS.out_dir)
     report.image_figure(name, images, titles, "conv1 kernels per tower (Fig. 3 replica)",
                         rows=len(models), out_dir=FLAGS.out_dir)
-    committed = not (FLAGS.seeds or FLAGS.epochs or FLAGS.train_limit or FLAGS.precision or FLAGS.quick or
-                     FLAGS.out_dir or FLAGS.weights or FLAGS.run_dirs)
-    if committed:
+    if variants.runs_the_committed_regime() and not (FLAGS.weights or FLAGS.run_dirs):
         record_claim(rows)
 
 

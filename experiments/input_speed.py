@@ -82,8 +82,9 @@ def stage_rates(data, images=2560):
 
 
 def decode_rates(photos_dir, calls=300):
-    """Images/s of one decode op at a time (each runs on one thread) of a 256x256 JPEG whole and cutting a 227 window from it, against decoding
-    only the window (tf.image.decode_and_crop_jpeg), and how many pixels of the window the two give differently."""
+    """Images/s of one decode op at a time (each runs on one thread): a 256x256 JPEG decoded whole and a 227
+    window cut from it, against only the window decoded (tf.image.decode_and_crop_jpeg); and the fraction of the
+    window's values the two give differently."""
     import pathlib
     import numpy as np
     import tensorflow as tf
@@ -109,9 +110,11 @@ ILSVRC_2012_IMAGES = 1_281_167 + 50_000   # training and validation images
 
 
 def prepared_kilobytes(prepared_dir, images):
-    """KB per image of a folder of prepared shards."""
+    """KB per image of a folder of prepared shards (the shards only, not the statistics and the manifest)."""
     import pathlib
-    return sum(f.stat().st_size for f in pathlib.Path(prepared_dir).iterdir() if f.is_file()) / images / 1024
+    import re
+    shards = [f for f in pathlib.Path(prepared_dir).iterdir() if re.search(r"-\d{5}-of-\d{5}$", f.name)]
+    return sum(f.stat().st_size for f in shards) / images / 1024
 
 
 def photo_kilobytes(photos_dir):
@@ -203,10 +206,10 @@ def main(argv):
         per_photo = photo_kilobytes(FLAGS.photos_dir)
         raw = sources["raw folder"]
         per_tiny = prepared_kilobytes(prepared, raw.train_size() + raw.eval_size())
+        prepared_gb = ILSVRC_2012_IMAGES * per_photo * 1024 / 1e9
         notes.append(f"prepared size: {per_tiny:.1f} KB an image for tiny-imagenet-10's (smooth, scaled-up) photos, "
-                     f"{per_photo:.1f} KB for the full-size photos at 256x256 and JPEG quality {prepare.QUALITY}: ILSVRC-2012's "
-                     f"{ILSVRC_2012_IMAGES:,} images would take about {ILSVRC_2012_IMAGES * per_photo * 1024 / 1e9:.0f} GB "
-                     "prepared")
+                     f"{per_photo:.1f} KB for the full-size photos at 256x256 and JPEG quality {prepare.QUALITY}: "
+                     f"ILSVRC-2012's {ILSVRC_2012_IMAGES:,} images would take about {prepared_gb:.0f} GB prepared")
         print(notes[-1], flush=True)
     columns = ["source", "cores", "images/s", "images_per_second_per_core"] + [f"cores for {g}" for g in GPU_RATES]
     report.write_table("input_speed", "Input pipeline alone: images/s per core", rows, columns, notes=notes,

@@ -231,12 +231,18 @@ def run_spec(spec):
     if "analysis" in spec:   # the spec's own figure and findings from the runs' curves
         notes += spec["analysis"](runs_of, FLAGS.out_dir)
     report.write_table(spec["name"], spec["title"], rows, columns, notes=notes, out_dir=FLAGS.out_dir)
-    committed = (FLAGS.seeds is None and FLAGS.epochs is None and FLAGS.train_limit is None and not FLAGS.precision
-                 and FLAGS.validation_images is None)
-    if committed and not FLAGS.quick and not FLAGS.out_dir:   # only the regime committed in the script
+    if runs_the_committed_regime():
         for claim in spec.get("claims", [spec["claim"]] if "claim" in spec else []):
             record_claim(spec, claim, runs_of, seeds, epochs, train_limit)
     return rows
+
+
+def runs_the_committed_regime():
+    """Whether this run is the regime committed in its script: no exploration flag (--seeds, --epochs,
+    --train_limit, --precision, --validation_images), not --quick, not --out_dir. Only such a run writes its claim
+    into claims.json."""
+    return (FLAGS.seeds is None and FLAGS.epochs is None and FLAGS.train_limit is None and not FLAGS.precision
+            and FLAGS.validation_images is None and not FLAGS.quick and not FLAGS.out_dir)
 
 
 def validation_images(spec):
