@@ -119,12 +119,13 @@ def time_steps(step_fn, batches, steps, warmup, repeats):
     return per_step
 
 
-def train_figures(model, batches, batch_size, flop_per_image, peak_gflops):
+def train_figures(model, batches, batch_size, flop_per_image, peak_gflops, network_input=None):
+    """Images/s of training steps on `batches` (network_input: the data's, for batches of a real input pipeline)."""
     import tensorflow as tf
     from replica.training.optimizer import PaperSGD
     from replica.training.step import make_train_step
     optimizer = PaperSGD(model.trainable_variables)
-    step = make_train_step(model, optimizer, jit_compile=FLAGS.jit)
+    step = make_train_step(model, optimizer, jit_compile=FLAGS.jit, network_input=network_input)
     counter = tf.Variable(0, dtype=tf.int64)
     lr = tf.constant(1e-5)
     per_step = time_steps(lambda x, y: step(x, y, counter.read_value(), lr), batches, FLAGS.steps, FLAGS.warmup,
@@ -209,7 +210,8 @@ def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, infe
     row.update(train_figures(model, synthetic_batches(batch_size, input_size, num_classes), batch_size,
                              flop_per_image, peak_gflops))
     if data is not None:
-        real = train_figures(model, data_batches(data, batch_size), batch_size, flop_per_image, peak_gflops)
+        real = train_figures(model, data_batches(data, batch_size), batch_size, flop_per_image, peak_gflops,
+                             data.network_input)
         row["real_data_images_per_second"] = real["images_per_second"]
         row["input_pipeline_overhead"] = row["images_per_second"] / real["images_per_second"] - 1
     if inference:

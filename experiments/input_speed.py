@@ -3,8 +3,9 @@
   python experiments/input_speed.py [--data_dir=FOLDER] [--prepared_dir=SHARDS] [--quick]
 
 Each figure is one training epoch's stream as the trainer reads it (replica.inputs.input_pipeline: decode, for the raw
-folder the resize to 256 and centre crop, then random 227 crops, mirrors, mean subtraction and PCA colour noise),
-drained without a network, on tf.data's thread pool limited to 1, 2, ... cores (`private_threadpool_size`). The
+folder the resize to 256 and centre crop, then the random 227 window and its mirror in uint8 and the PCA colour
+shift's draw; the float pass, minus the mean window plus the shift, is the training step's first, on the device,
+and is timed on its own), drained without a network, on tf.data's thread pool limited to 1, 2, ... cores (`private_threadpool_size`). The
 source defaults to tiny-imagenet-10 (64x64 photos: their decoding flatters the raw path, as real ILSVRC photos
 average about 400x350), prepared into a scratch folder by replica.inputs.prepare unless --prepared_dir names one.
 Written to experiments/results/input_speed.{md,json}: images/s and images/s per core beside the core count, and
@@ -43,8 +44,8 @@ def images_per_second(data, cores, images, batch_size=128):
     batches = stream()
     next(batches)   # the first batch: threads, caches, the shuffle buffer
     count, start = 0, time.perf_counter()
-    for images_batch, _ in batches:
-        count += int(images_batch.shape[0])
+    for _, labels in batches:
+        count += int(labels.shape[0])
         if count >= images:
             break
     return count / (time.perf_counter() - start)
@@ -52,7 +53,9 @@ def images_per_second(data, cores, images, batch_size=128):
 
 def stage_rates(data, images=2560):
     """On one core, images/s of the prepared shards' training stream cut after each of its stages: reading and
-    parsing, decoding, the uint8 crop, the float crop minus the mean, and all of it (mirror and PCA colour noise)."""
+    parsing, decoding, and all the host does (the uint8 window, its mirror, the colour shift's draw); beside it,
+    the same stream finishing each image on the host in float (minus the mean window, plus the shift), the work
+    the training step does instead on the device."""
     import numpy as np
     import tensorflow as tf
     from replica.inputs import input_pipeline, records
@@ -61,14 +64,21 @@ def stage_rates(data, images=2560):
     options.threading.max_intra_op_parallelism = 1
     stream = tf.data.Dataset.zip((data.train_order(0, 0).repeat().take(images), tf.data.Dataset.from_tensor_slices(
         input_pipeline.example_seeds(0, 0, np.arange(images)))))
-    size = data.crop_size
+    mean_image = tf.constant(data.stats.mean_image)
+
+    def host_finished(window):
+        """One image finished on the host: the float passes `network_input` makes on the device."""
+        size = data.crop_size
+        mean = mean_image[window["top"]:window["top"] + size, window["left"]:window["left"] + size]
+        mean = tf.cond(window["mirrored"], lambda: tf.reverse(mean, [1]), lambda: mean)
+        return tf.cast(window["pixels"], tf.float32) - mean + window["colour"]
     stages = {
         "read and parse": lambda e, s: e[1],
         "+ decode": lambda e, s: records.decode_jpeg_at_256(e[0]),
-        "+ crop (uint8)": lambda e, s: tf.image.stateless_random_crop(records.decode_jpeg_at_256(e[0]),
-                                                                       [size, size, 3], s),
-        "+ crop as float, minus the mean": lambda e, s: data._random_crop(records.decode_jpeg_at_256(e[0]), s),
-        "+ mirror and PCA colour (all)": lambda e, s: data._train_transform(records.decode_jpeg_at_256(e[0]), s)}
+        "+ window, mirror and colour draw (all the host does)": lambda e, s: data._train_transform(
+            records.decode_jpeg_at_256(e[0]), s),
+        "+ finished in float on the host instead": lambda e, s: host_finished(data._train_transform(
+            records.decode_jpeg_at_256(e[0]), s))}
     rates = {}
     for name, stage in stages.items():
         ds = stream.map(stage, num_parallel_calls=tf.data.AUTOTUNE).batch(128).prefetch(2).with_options(options)
@@ -76,9 +86,22 @@ def stage_rates(data, images=2560):
             pass
         count, start = 0, time.perf_counter()
         for batch in ds:
-            count += int(batch.shape[0])
+            count += int(tf.nest.flatten(batch)[0].shape[0])
         rates[name] = count / (time.perf_counter() - start)
     return rates
+
+
+def finishing_rate(data, batch_size=128, calls=10):
+    """Images/s of `network_input` (the step's first pass: uint8 windows to float, minus the mean windows, plus
+    the colour shifts) on batches of `batch_size`, on this machine's CPU as a device."""
+    import tensorflow as tf
+    batch, _ = next(iter(data.train_batches(batch_size, seed=0, epoch=0)))
+    finish = tf.function(data.network_input)
+    finish(batch)
+    start = time.perf_counter()
+    for _ in range(calls):
+        finish(batch).numpy()
+    return calls * batch_size / (time.perf_counter() - start)
 
 
 def decode_rates(photos_dir, calls=300):
@@ -183,7 +206,9 @@ def main(argv):
             print(rows[-1], flush=True)
     notes = [f"source: {FLAGS.data_dir} ({sources['raw folder'].train_size():,} training images, 64x64 photos: their "
              f"decoding flatters the raw path) and its prepared shards; crops, mirrors, mean subtraction and PCA "
-             f"colour noise on; {images:,} images per figure",
+             f"colour noise on, the host's share of them (decoding, the uint8 window and its mirror, the colour "
+             f"shift's draw: replica.inputs.input_pipeline.Photos) timed here and the device's float pass in the "
+             f"training step timed below; {images:,} images per figure",
              f"full-size photos: {FLAGS.photos_dir}, photos of 256 pixels on their shorter side (real ILSVRC-2012 "
              "photos average about 400x350, so a raw folder of them is slower still)",
              "target for the prepared shards: 1,500 images/s per core (the figure per core at 1 core is the one "
@@ -191,6 +216,9 @@ def main(argv):
     stages = stage_rates(sources["prepared shards"], 512 if FLAGS.quick else 2560)
     notes.append("the prepared shards' stream on one core, cut after each stage (images/s): " + ", ".join(
         f"{name} {rate:,.0f}" for name, rate in stages.items()))
+    print(notes[-1], flush=True)
+    notes.append(f"the training step's first pass on the device, finishing the uint8 windows (network_input), on "
+                 f"this CPU: {finishing_rate(sources['prepared shards'], 8 if FLAGS.quick else 128):,.0f} images/s")
     print(notes[-1], flush=True)
     if os.path.isdir(FLAGS.photos_dir):
         rates, differ = decode_rates(FLAGS.photos_dir, 30 if FLAGS.quick else 300)

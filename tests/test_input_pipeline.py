@@ -126,7 +126,8 @@ def test_image_folder_skips_corrupt_images_and_counts_them(tmp_path):
     assert [p.rsplit("/", 1)[1] for p, _ in data.skipped_files["train"]] == ["broken.JPEG"]
     assert len(list((tmp_path / "cache").rglob("stats.npz"))) == 1
     x, y = next(iter(data.train_batches(8, seed=0, epoch=0)))
-    assert x.shape == (8, 227, 227, 3)
+    assert x["pixels"].shape == (8, 227, 227, 3) and x["pixels"].dtype == tf.uint8   # uint8 until the device
+    assert data.network_input(x).shape == (8, 227, 227, 3)
     crops, _ = next(iter(data.eval_batches(4, ten_crop=True)))
     assert crops.shape == (4, 10, 227, 227, 3)
     cached = ip.ImageFolder(root, input_size=224, cache_dir=tmp_path / "cache")   # statistics from the cache
@@ -134,22 +135,30 @@ def test_image_folder_skips_corrupt_images_and_counts_them(tmp_path):
 
 
 @pytest.mark.skipif(not FULLSIZE.is_dir(), reason="../shared/data is not beside the repo")
-def test_image_folder_crop_is_a_window_of_the_mean_subtracted_image(tmp_path):
-    """ImageFolder crops the uint8 image and the mean image before converting: the result must be a 227 window
-    of the prepared (mean-subtracted) 256 image, at an offset that moves with the seed."""
+def test_a_photo_finished_on_the_device_is_a_window_of_the_mean_subtracted_image(tmp_path):
+    """The host sends uint8 windows; the step's network_input must turn each into a 227 window of the prepared
+    (mean-subtracted) 256 image, mirrored or not, at an offset that moves with the seed, plus its PCA shift."""
     root = tmp_path / "photos"
     for split in ("train", "val"):
         for path in sorted(FULLSIZE.rglob("*.JPEG"))[:2]:
             (root / split / path.stem).mkdir(parents=True)
             shutil.copy(path, root / split / path.stem)
-    data = ip.ImageFolder(root, input_size=227, cache_dir=tmp_path / "cache")
+    plain = ip.ImageFolder(root, input_size=227, cache_dir=tmp_path / "cache")
+    coloured = ip.ImageFolder(root, input_size=227, cache_dir=tmp_path / "cache", pca_colour_augment=True)
     image = ip.decode_and_resize(str(sorted(root.rglob("*.JPEG"))[0]))
-    prepared = data._prepare(image).numpy()
-    offsets = set()
-    for seed in range(4):
-        crop = data._random_crop(image, tf.constant([seed, 7], tf.int64)).numpy()
-        found = [(t, l) for t in range(30) for l in range(30)
-                 if np.allclose(prepared[t:t + 227, l:l + 227], crop, atol=1e-4)]
-        assert len(found) == 1, "not a window of the prepared image"
-        offsets.add(found[0])
-    assert len(offsets) > 1
+    prepared = plain._prepare(image).numpy()
+    seeds = [tf.constant([seed, 7], tf.int64) for seed in range(8)]
+
+    def finished(data):
+        windows = [data._train_transform(image, s) for s in seeds]
+        return data.network_input({k: tf.stack([w[k] for w in windows]) for k in windows[0]}).numpy()
+    found = set()
+    for crop in finished(plain):
+        hits = [(t, l, m) for t in range(30) for l in range(30) for m in (False, True)
+                if np.array_equal((prepared[t:t + 227, l:l + 227])[:, ::-1 if m else 1], crop)]
+        assert len(hits) == 1, "not a window of the prepared image"
+        found.add(hits[0])
+    assert len({(t, l) for t, l, _ in found}) > 1 and {m for _, _, m in found} == {False, True}
+    for seed, with_colour, without in zip(seeds, finished(coloured), finished(plain)):   # a shift per image
+        np.testing.assert_allclose(with_colour - without, np.broadcast_to(ip.pca_shift(
+            coloured.stats.eigenvalues, coloured.stats.eigenvectors, seed + 2), without.shape), atol=1e-3)

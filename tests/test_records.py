@@ -109,9 +109,9 @@ def test_the_same_images_get_the_same_labels_through_every_layout(folder, prepar
 
 def test_training_from_shards_is_a_function_of_seed_epoch_and_position(prepared):
     data = ip.load_data("imagenet_folder", prepared[0])
-    epoch = [(x.numpy(), y.numpy()) for x, y in data.train_batches(4, seed=3, epoch=1)]
-    again = [(x.numpy(), y.numpy()) for x, y in data.train_batches(4, seed=3, epoch=1)]
-    resumed = [(x.numpy(), y.numpy()) for x, y in data.train_batches(4, seed=3, epoch=1, start_step=2)]
+    def batches(**position):
+        return [(data.network_input(x).numpy(), y.numpy()) for x, y in data.train_batches(4, seed=3, **position)]
+    epoch, again, resumed = batches(epoch=1), batches(epoch=1), batches(epoch=1, start_step=2)
     assert len(epoch) == 5 and len(resumed) == 3
     for (xa, ya), (xb, yb) in zip(epoch, again):
         np.testing.assert_array_equal(xa, xb)

@@ -198,14 +198,18 @@ def image_stats(images):
 
 
 # --- the transforms (PAPER.md 3) ----------------------------------------------------------------------------------
-def pca_colour(image, eigenvalues, eigenvectors, seed):
-    """Add [p1 p2 p3][a1 l1, a2 l2, a3 l3]^T to every pixel, a_i ~ N(0, 0.1) once per image (paper 4.1).
+def pca_shift(eigenvalues, eigenvectors, seed):
+    """[p1 p2 p3][a1 l1, a2 l2, a3 l3]^T, a_i ~ N(0, 0.1) drawn once per image, added to every pixel (paper 4.1).
 
     lambda_i and p_i are of the covariance of RGB values scaled to [0, 1]; the shift is returned on the 0-255 scale.
     """
     alpha = tf.random.stateless_normal([3], seed=seed, stddev=paper.PCA_ALPHA_STDDEV)
-    shift = tf.linalg.matvec(eigenvectors, alpha * eigenvalues) * 255.0
-    return image + shift
+    return tf.linalg.matvec(eigenvectors, alpha * eigenvalues) * 255.0
+
+
+def pca_colour(image, eigenvalues, eigenvectors, seed):
+    """The image with its PCA colour shift (`pca_shift`) added to every pixel."""
+    return image + pca_shift(eigenvalues, eigenvectors, seed)
 
 
 def centre_crop(image, size):
@@ -276,6 +280,10 @@ class ImageData:
         if self.pca_colour_augment:
             image = pca_colour(image, self.stats.eigenvalues, self.stats.eigenvectors, seed + 2)
         return image
+
+    def network_input(self, images):
+        """A training batch as `train_batches` yields it -> the float32 images the network takes (here the same)."""
+        return images
 
     def _random_crop(self, image, seed):
         """A random crop_size x crop_size window of the prepared (mean-subtracted) stored image."""
@@ -453,7 +461,53 @@ def list_image_folder(root):
     return classes, train, val
 
 
-class ImageFolder(ImageData):
+class Photos(ImageData):
+    """Photos stored at 256x256 (image folders and TFRecord shards), whose training stream stays uint8 until the
+    device.
+
+    The host decodes each photo, cuts its random crop_size window and mirrors it, all in uint8, and draws its PCA
+    colour shift; `network_input`, run inside the training step on the device, finishes the batch in one compiled
+    pass: to float, minus the same window of the mean image (mirrored with it), plus the shift. The numbers are
+    those of finishing each image on the host (tests/test_input_pipeline.py), with a quarter of the bytes to
+    the device and none of the float passes on the host, which would otherwise cost it more than the decoding
+    (docs/performance.md).
+    """
+
+    def _train_transform(self, image, seed):
+        """{pixels: the uint8 window, mirrored or not, top, left, mirrored, colour: the PCA shift} of one photo."""
+        size, stored = self.crop_size, paper.RESIZE_SHORTER_SIDE
+        if self.augment:
+            top, left = tf.unstack(tf.random.stateless_uniform([2], seed, maxval=stored - size + 1, dtype=tf.int32))
+            mirrored = tf.random.stateless_uniform([], seed=seed + 1) < 0.5   # the draw of stateless_random_flip
+        else:
+            top = left = tf.constant((stored - size) // 2)
+            mirrored = tf.constant(False)
+        window = image[top:top + size, left:left + size]
+        window = tf.cond(mirrored, lambda: tf.reverse(window, [1]), lambda: window)
+        colour = pca_shift(self.stats.eigenvalues, self.stats.eigenvectors, seed + 2) \
+            if self.augment and self.pca_colour_augment else tf.zeros([3])
+        return {"pixels": window, "top": top, "left": left, "mirrored": mirrored, "colour": colour}
+
+    def network_input(self, images):
+        """The batch `train_batches` yields -> float32 [B, S, S, 3]: each uint8 window minus the mean image's same
+        window, plus its colour shift (on the device, inside the step)."""
+        return finish_windows(images["pixels"], images["top"], images["left"], images["mirrored"],
+                              images["colour"], tf.constant(self.stats.mean_image))
+
+
+@tf.function(jit_compile=True)
+def finish_windows(pixels, top, left, mirrored, colour, mean_image):
+    """float32(pixels) - mean_image[top:top+S, left:left+S] (mirrored where the window was) + colour, per image:
+    one compiled pass over the batch (XLA fuses the gathers, the cast and the arithmetic)."""
+    size = tf.shape(pixels)[1]
+    offsets = tf.range(size)
+    rows = top[:, None] + offsets
+    cols = left[:, None] + tf.where(mirrored[:, None], size - 1 - offsets, offsets)
+    mean_windows = tf.gather(tf.gather(mean_image, rows), cols, axis=2, batch_dims=1)
+    return tf.cast(pixels, tf.float32) - mean_windows + colour[:, None, None, :]
+
+
+class ImageFolder(Photos):
     """An ImageNet-style tree: train/<class>/*.JPEG and val/<class>/*.JPEG, or a flat val/ with its label file as
     ILSVRC-2012 is distributed (replica.inputs.ilsvrc).
 
@@ -486,14 +540,6 @@ class ImageFolder(ImageData):
 
     def _count(self, split):
         return len(self.files[split])
-
-    def _random_crop(self, image, seed):
-        """The window is cut from the uint8 image and the mean image before the float conversion: the same pixels
-        as cropping the prepared image, with the float work done on 227^2 instead of 256^2 pixels."""
-        size, stored = self.crop_size, paper.RESIZE_SHORTER_SIDE
-        top, left = tf.unstack(tf.random.stateless_uniform([2], seed, maxval=stored - size + 1, dtype=tf.int32))
-        window = tf.cast(image[top:top + size, left:left + size], tf.float32)
-        return window - tf.constant(self.stats.mean_image)[top:top + size, left:left + size]
 
     def _decoded(self, paths, labels, with_paths=False):
         """(image 256x256 uint8, label[, path]) of each readable file, in file order."""
@@ -572,7 +618,7 @@ class ImageFolder(ImageData):
         return {p.decode() for _, batch in ds.batch(256) for p in batch.numpy()}
 
 
-class ImageShards(ImageData):
+class ImageShards(Photos):
     """ImageNet as TFRecord shards (replica.inputs.records): the official or TFDS layout, or the replica's prepared shards.
 
     The mean image and PCA statistics come from the prepared shards' stats.npz, or are computed over the training
@@ -620,8 +666,6 @@ class ImageShards(ImageData):
 
     def _count(self, split):
         return self.counts[split]
-
-    _random_crop = ImageFolder._random_crop
 
     def _stream(self, split, order=None):
         """(JPEG bytes, label) of the split: the training split's first `train_limit` examples when limited."""

@@ -19,19 +19,25 @@ def softmax_cross_entropy(logits, labels):
                                                                          logits=logits))
 
 
-def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=False, loss_scale=None):
+def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=False, loss_scale=None,
+                    network_input=None):
     """A compiled step: (images, labels, step, learning_rate) -> (loss, top-1 err, top-5 err, applied).
 
     The update is skipped (applied False) when the loss or the gradients are not finite.
     grad_reducer: None, or (grads, loss) -> (grads, loss) averaged across workers.
     loss_scale: None, or a replica.net.precision.LossScale (float16 maps): the gradients are taken of the scaled loss
       and unscaled; a step whose gradients overflow is skipped and adjusts the scale.
+    network_input: None, or the data's `network_input` (images as the input pipeline yields them -> the float
+      images the net takes), run first, on tower 0's device.
     """
     variables = model.trainable_variables
 
     @tf.function(jit_compile=jit_compile)
     def train_step(images, labels, step, learning_rate):
         dropout_seed = tf.stack([tf.constant(seed, tf.int64), step])
+        if network_input is not None:
+            with model.on_tower(0):
+                images = network_input(images)
         logits = model(images, training=True, dropout_seed=dropout_seed)
         with model.on_tower(0):   # fc8 and the loss sit on tower 0's device
             loss = softmax_cross_entropy(logits, labels)

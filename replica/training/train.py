@@ -53,7 +53,7 @@ class Trainer:
         self._full_evaluation = None   # (step, the validation over the whole split at that step)
         self.predict = evaluate_lib.make_predict(model)
         step = make_train_step(model, self.optimizer, config.seed, workers.all_reduce_mean if workers else None,
-                               loss_scale=self.loss_scale)
+                               loss_scale=self.loss_scale, network_input=data.network_input)
         self._train_step = workers.wrap(step) if workers else step
 
     # --- checkpoints ----------------------------------------------------------------------------------------
