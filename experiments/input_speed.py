@@ -3,9 +3,9 @@
   python experiments/input_speed.py [--data_dir=FOLDER] [--prepared_dir=SHARDS] [--quick]
 
 Each figure is one training epoch's stream as the trainer reads it (replica.inputs.input_pipeline: decode, for the raw
-folder the resize to 256 and centre crop, then the random 227 window and its mirror in uint8 and the PCA colour
-shift's draw; the float pass, minus the mean window plus the shift, is the training step's first, on the device,
-and is timed on its own), drained without a network, on tf.data's thread pool limited to 1, 2, ... cores (`private_threadpool_size`). The
+folder the resize to 256 and centre crop, then the draws of the random 227 window, its mirror and the PCA colour
+shift; cutting the window, mirroring it and the float pass, minus the mean window plus the shift, are the training
+step's first pass, on the device, timed on its own), drained without a network, on tf.data's thread pool limited to 1, 2, ... cores (`private_threadpool_size`). The
 source defaults to tiny-imagenet-10 (64x64 photos: their decoding flatters the raw path, as real ILSVRC photos
 average about 400x350), prepared into a scratch folder by replica.inputs.prepare unless --prepared_dir names one.
 Written to experiments/results/input_speed.{md,json}: images/s and images/s per core beside the core count, and
@@ -53,9 +53,9 @@ def images_per_second(data, cores, images, batch_size=128):
 
 def stage_rates(data, images=2560):
     """On one core, images/s of the prepared shards' training stream cut after each of its stages: reading and
-    parsing, decoding, and all the host does (the uint8 window, its mirror, the colour shift's draw); beside it,
-    the same stream finishing each image on the host in float (minus the mean window, plus the shift), the work
-    the training step does instead on the device."""
+    parsing, decoding, and all the host does (drawing the window, the mirror and the colour shift); beside it,
+    the same stream finishing each image on the host (the window, its mirror, in float minus the mean window plus
+    the shift), the work the training step does instead on the device."""
     import numpy as np
     import tensorflow as tf
     from replica.inputs import input_pipeline, records
@@ -66,16 +66,17 @@ def stage_rates(data, images=2560):
         input_pipeline.example_seeds(0, 0, np.arange(images)))))
     mean_image = tf.constant(data.stats.mean_image)
 
-    def host_finished(window):
-        """One image finished on the host: the float passes `network_input` makes on the device."""
-        size = data.crop_size
-        mean = mean_image[window["top"]:window["top"] + size, window["left"]:window["left"] + size]
-        mean = tf.cond(window["mirrored"], lambda: tf.reverse(mean, [1]), lambda: mean)
-        return tf.cast(window["pixels"], tf.float32) - mean + window["colour"]
+    def host_finished(drawn):
+        """One image finished on the host: the window, its mirror and the float pass `network_input` makes on the
+        device."""
+        size, top, left = data.crop_size, drawn["top"], drawn["left"]
+        window = tf.cast(drawn["pixels"][top:top + size, left:left + size], tf.float32) - \
+            mean_image[top:top + size, left:left + size]
+        return tf.cond(drawn["mirrored"], lambda: tf.reverse(window, [1]), lambda: window) + drawn["colour"]
     stages = {
         "read and parse": lambda e, s: e[1],
         "+ decode": lambda e, s: records.decode_jpeg_at_256(e[0]),
-        "+ window, mirror and colour draw (all the host does)": lambda e, s: data._train_transform(
+        "+ the draws of window, mirror and colour (all the host does)": lambda e, s: data._train_transform(
             records.decode_jpeg_at_256(e[0]), s),
         "+ finished in float on the host instead": lambda e, s: host_finished(data._train_transform(
             records.decode_jpeg_at_256(e[0]), s))}
@@ -92,8 +93,8 @@ def stage_rates(data, images=2560):
 
 
 def finishing_rate(data, batch_size=128, calls=10):
-    """Images/s of `network_input` (the step's first pass: uint8 windows to float, minus the mean windows, plus
-    the colour shifts) on batches of `batch_size`, on this machine's CPU as a device."""
+    """Images/s of `network_input` (the step's first pass: the uint8 photos' windows, mirrored, to float, minus
+    the mean windows, plus the colour shifts) on batches of `batch_size`, on this machine's CPU as a device."""
     import tensorflow as tf
     batch, _ = next(iter(data.train_batches(batch_size, seed=0, epoch=0)))
     finish = tf.function(data.network_input)
@@ -206,8 +207,8 @@ def main(argv):
             print(rows[-1], flush=True)
     notes = [f"source: {FLAGS.data_dir} ({sources['raw folder'].train_size():,} training images, 64x64 photos: their "
              f"decoding flatters the raw path) and its prepared shards; crops, mirrors, mean subtraction and PCA "
-             f"colour noise on, the host's share of them (decoding, the uint8 window and its mirror, the colour "
-             f"shift's draw: replica.inputs.input_pipeline.Photos) timed here and the device's float pass in the "
+             f"colour noise on, the host's share of them (decoding, drawing the window, the mirror and the colour "
+             f"shift: replica.inputs.input_pipeline.Photos) timed here and the device's float pass in the "
              f"training step timed below; {images:,} images per figure",
              f"full-size photos: {FLAGS.photos_dir}, photos of 256 pixels on their shorter side (real ILSVRC-2012 "
              "photos average about 400x350, so a raw folder of them is slower still)",
@@ -217,7 +218,7 @@ def main(argv):
     notes.append("the prepared shards' stream on one core, cut after each stage (images/s): " + ", ".join(
         f"{name} {rate:,.0f}" for name, rate in stages.items()))
     print(notes[-1], flush=True)
-    notes.append(f"the training step's first pass on the device, finishing the uint8 windows (network_input), on "
+    notes.append(f"the training step's first pass on the device, finishing the uint8 photos (network_input), on "
                  f"this CPU: {finishing_rate(sources['prepared shards'], 8 if FLAGS.quick else 128):,.0f} images/s")
     print(notes[-1], flush=True)
     if os.path.isdir(FLAGS.photos_dir):

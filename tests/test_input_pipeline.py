@@ -126,7 +126,7 @@ def test_image_folder_skips_corrupt_images_and_counts_them(tmp_path):
     assert [p.rsplit("/", 1)[1] for p, _ in data.skipped_files["train"]] == ["broken.JPEG"]
     assert len(list((tmp_path / "cache").rglob("stats.npz"))) == 1
     x, y = next(iter(data.train_batches(8, seed=0, epoch=0)))
-    assert x["pixels"].shape == (8, 227, 227, 3) and x["pixels"].dtype == tf.uint8   # uint8 until the device
+    assert x["pixels"].shape == (8, 256, 256, 3) and x["pixels"].dtype == tf.uint8   # uint8 until the device
     assert data.network_input(x).shape == (8, 227, 227, 3)
     crops, _ = next(iter(data.eval_batches(4, ten_crop=True)))
     assert crops.shape == (4, 10, 227, 227, 3)
@@ -136,7 +136,7 @@ def test_image_folder_skips_corrupt_images_and_counts_them(tmp_path):
 
 @pytest.mark.skipif(not FULLSIZE.is_dir(), reason="../shared/data is not beside the repo")
 def test_a_photo_finished_on_the_device_is_a_window_of_the_mean_subtracted_image(tmp_path):
-    """The host sends uint8 windows; the step's network_input must turn each into a 227 window of the prepared
+    """The host sends uint8 photos; the step's network_input must turn each into a 227 window of the prepared
     (mean-subtracted) 256 image, mirrored or not, at an offset that moves with the seed, plus its PCA shift."""
     root = tmp_path / "photos"
     for split in ("train", "val"):

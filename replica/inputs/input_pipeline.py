@@ -465,16 +465,15 @@ class Photos(ImageData):
     """Photos stored at 256x256 (image folders and TFRecord shards), whose training stream stays uint8 until the
     device.
 
-    The host decodes each photo, cuts its random crop_size window and mirrors it, all in uint8, and draws its PCA
-    colour shift; `network_input`, run inside the training step on the device, finishes the batch in one compiled
-    pass: to float, minus the same window of the mean image (mirrored with it), plus the shift. The numbers are
-    those of finishing each image on the host (tests/test_input_pipeline.py), with a quarter of the bytes to
-    the device and none of the float passes on the host, which would otherwise cost it more than the decoding
-    (docs/performance.md).
+    The host decodes each photo and draws its crop, mirror and PCA colour shift; `network_input`, run inside the
+    training step on the device, finishes the batch in one compiled pass: the crop_size window, mirrored or not,
+    to float, minus the mean image's same window, plus the shift. The numbers are those of finishing each image
+    on the host (tests/test_input_pipeline.py), without the host's per-image copies and float passes, which would
+    otherwise cost it about as much as the decoding (docs/performance.md).
     """
 
     def _train_transform(self, image, seed):
-        """{pixels: the uint8 window, mirrored or not, top, left, mirrored, colour: the PCA shift} of one photo."""
+        """{pixels: the stored uint8 photo, top, left (its window), mirrored, colour (the PCA shift)}."""
         size, stored = self.crop_size, paper.RESIZE_SHORTER_SIDE
         if self.augment:
             top, left = tf.unstack(tf.random.stateless_uniform([2], seed, maxval=stored - size + 1, dtype=tf.int32))
@@ -482,29 +481,30 @@ class Photos(ImageData):
         else:
             top = left = tf.constant((stored - size) // 2)
             mirrored = tf.constant(False)
-        window = image[top:top + size, left:left + size]
-        window = tf.cond(mirrored, lambda: tf.reverse(window, [1]), lambda: window)
         colour = pca_shift(self.stats.eigenvalues, self.stats.eigenvectors, seed + 2) \
             if self.augment and self.pca_colour_augment else tf.zeros([3])
-        return {"pixels": window, "top": top, "left": left, "mirrored": mirrored, "colour": colour}
+        return {"pixels": image, "top": top, "left": left, "mirrored": mirrored, "colour": colour}
 
     def network_input(self, images):
-        """The batch `train_batches` yields -> float32 [B, S, S, 3]: each uint8 window minus the mean image's same
-        window, plus its colour shift (on the device, inside the step)."""
+        """The batch `train_batches` yields -> float32 [B, S, S, 3]: each photo's window, mirrored or not, minus
+        the mean image's same window, plus its colour shift (on the device, inside the step)."""
         return finish_windows(images["pixels"], images["top"], images["left"], images["mirrored"],
-                              images["colour"], tf.constant(self.stats.mean_image))
+                              images["colour"], tf.constant(self.stats.mean_image), self.crop_size)
 
 
-@tf.function(jit_compile=True)
-def finish_windows(pixels, top, left, mirrored, colour, mean_image):
-    """float32(pixels) - mean_image[top:top+S, left:left+S] (mirrored where the window was) + colour, per image:
-    one compiled pass over the batch (XLA fuses the gathers, the cast and the arithmetic)."""
-    size = tf.shape(pixels)[1]
+@tf.function(jit_compile=True, reduce_retracing=True)
+def finish_windows(pixels, top, left, mirrored, colour, mean_image, size):
+    """float32(pixels[top:top+S, left:left+S]) - mean_image[top:top+S, left:left+S], mirrored where asked, plus
+    colour, per image: one compiled pass over the batch (XLA fuses the gathers, the cast and the arithmetic)."""
     offsets = tf.range(size)
     rows = top[:, None] + offsets
     cols = left[:, None] + tf.where(mirrored[:, None], size - 1 - offsets, offsets)
-    mean_windows = tf.gather(tf.gather(mean_image, rows), cols, axis=2, batch_dims=1)
-    return tf.cast(pixels, tf.float32) - mean_windows + colour[:, None, None, :]
+
+    def window(images):   # [B, 256, 256, 3] or [256, 256, 3] -> [B, S, S, 3]
+        if images.shape.rank == 3:
+            return tf.gather(tf.gather(images, rows), cols, axis=2, batch_dims=1)
+        return tf.gather(tf.gather(images, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+    return tf.cast(window(pixels), tf.float32) - window(mean_image) + colour[:, None, None, :]
 
 
 class ImageFolder(Photos):
