@@ -76,7 +76,7 @@ def stage_rates(data, images=2560):
     stages = {
         "read and parse": lambda e, s: e[1],
         "+ decode": lambda e, s: records.decode_jpeg_at_256(e[0]),
-        "+ the draws of window, mirror and colour (all the host does)": lambda e, s: data._train_transform(
+        "+ the random draws (all the host does)": lambda e, s: data._train_transform(
             records.decode_jpeg_at_256(e[0]), s),
         "+ finished in float on the host instead": lambda e, s: host_finished(data._train_transform(
             records.decode_jpeg_at_256(e[0]), s))}

@@ -51,7 +51,7 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
         assert all(r["epochs run"] == 2 and r["learning rate (chosen)"] in (0.01, 0.05) for r in table["rows"])
     if script == "input_speed":   # each source's rate per core, each stage's, the preparation rate and size
         assert all(r["images_per_second_per_core"] > 0 and r["cores"] == 1 for r in table["rows"])
-        assert {"read and parse", "+ decode", "+ the draws of window, mirror and colour (all the host does)",
+        assert {"read and parse", "+ decode", "+ the random draws (all the host does)",
                 "+ finished in float on the host instead"} <= {
             part.rsplit(" ", 1)[0] for part in next(n for n in table["notes"] if "cut after each stage" in n)
             .split(": ", 1)[1].split(", ")}
