@@ -124,7 +124,7 @@ def train_figures(model, batches, batch_size, flop_per_image, peak_gflops, netwo
     import tensorflow as tf
     from replica.training.optimizer import PaperSGD
     from replica.training.step import make_train_step
-    optimizer = PaperSGD.for_model(model)
+    optimizer = PaperSGD(model.trainable_variables)
     step = make_train_step(model, optimizer, jit_compile=FLAGS.jit, network_input=network_input)
     counter = tf.Variable(0, dtype=tf.int64)
     lr = tf.constant(1e-5)
@@ -144,7 +144,7 @@ def fresh_step(model, batches):
     import tensorflow as tf
     from replica.training.optimizer import PaperSGD
     from replica.training.step import make_train_step
-    step = make_train_step(model, PaperSGD.for_model(model))
+    step = make_train_step(model, PaperSGD(model.trainable_variables))
     lr, counter = tf.constant(1e-5), tf.constant(0, tf.int64)
     return step, lambda: (*next(batches), counter, lr)
 

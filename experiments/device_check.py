@@ -139,7 +139,7 @@ def check_training(two, steps=40):
     tf.keras.utils.set_random_seed(0)
     model = replica.build_model(2, num_classes=10, input_size=32, devices=two, positive_bias=0.1)
     images, labels = next(iter(input_pipeline.load_data("cifar10").train_batches(64, seed=0, epoch=0)))
-    step = make_train_step(model, PaperSGD.for_model(model))
+    step = make_train_step(model, PaperSGD(model.trainable_variables))
     losses = [float(step(images, labels, tf.constant(k, tf.int64), tf.constant(0.01))[0]) for k in range(steps)]
     first, last = float(np.mean(losses[:5])), float(np.mean(losses[-5:]))
     return {"steps": steps, "first": first, "last": last, "ok": last < first - 0.05}

@@ -5,7 +5,6 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
   python experiments/speed_trials.py --trial=lrn                 # band matmuls (earlier form), variants; XLA
   python experiments/speed_trials.py --trial=lrn_casts --step_precision=mixed_bfloat16   # casts around the LRN or in it
-  python experiments/speed_trials.py --trial=weight_copies --step_precision=mixed_bfloat16   # casts vs copies
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
@@ -23,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "weight_copies", "gradient_order",
+flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "gradient_order",
                                    "conv1_kernel_gradient", "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
@@ -150,7 +149,7 @@ def paired_steps(variants):
         with build() as apply:
             model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227,
                                         precision=FLAGS.step_precision)
-            optimizer = PaperSGD.for_model(model)
+            optimizer = PaperSGD(model.trainable_variables)
             if apply is not None:
                 optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
             steps[name] = make_train_step(model, optimizer)
@@ -261,14 +260,6 @@ def lrn_casts_trial():
         "cast inside the LRN's compiled passes (now)": lambda: patched()}))
 
 
-def weight_copies_trial():
-    from replica.net import precision
-    report_steps(f"The weights in a {FLAGS.step_precision} step", paired_steps({
-        "cast to the compute dtype in each forward, gradients cast back (earlier form)":
-            lambda: patched(precision, copy_dtype=lambda mode: None),
-        "compute-dtype copies written by the compiled update (now)": lambda: patched()}))
-
-
 def conv1_kernel_gradient_trial():
     import tensorflow as tf
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3])
@@ -320,7 +311,7 @@ def main(argv):
     from replica.net import precision
     precision.configure(FLAGS.step_precision)
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
-              "lrn_casts": lrn_casts_trial, "weight_copies": weight_copies_trial,
+              "lrn_casts": lrn_casts_trial,
               "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):

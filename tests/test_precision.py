@@ -80,29 +80,3 @@ def test_float16_loss_scaling_skips_and_counts_an_overflow_step_and_trains_on(tm
     assert scales[0] == 2.0 ** 39           # and halved the scale
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
     assert "mixed_float16" in results["precision"]
-
-
-def test_mixed_weight_copies_train_the_numbers_of_casting_in_the_forward(two_devices):
-    """The step reads the optimizer's bfloat16 copies instead of casting each weight, takes their gradients and
-    lets the update write them: the same losses and weights, bit for bit, as casting in the forward."""
-    from replica.training.optimizer import PaperSGD
-    from replica.training.step import make_train_step
-    images, labels = next(iter(ip.load_data("cifar10", train_limit=32).train_batches(16, seed=0, epoch=0)))
-    outcomes = []
-    for with_copies in (True, False):
-        tf.keras.utils.set_random_seed(0)
-        model = replica.build_model(2, num_classes=10, input_size=32, positive_bias=0.1, precision="mixed_bfloat16",
-                                    devices=two_devices)
-        optimizer = PaperSGD.for_model(model) if with_copies else PaperSGD(model.trainable_variables)
-        assert len(optimizer.copies) == (len(model.trainable_variables) if with_copies else 0)
-        step = make_train_step(model, optimizer)
-        losses = [float(step(images, labels, tf.constant(k, tf.int64), tf.constant(0.01))[0]) for k in range(3)]
-        outcomes.append((losses, [v.numpy() for v in model.trainable_variables]))
-        for var, copy in zip(optimizer.variables, optimizer.copies):   # each copy is its weight, cast
-            assert copy.dtype == tf.bfloat16 and copy.device == var.value.device
-            np.testing.assert_array_equal(copy.numpy(), tf.cast(var.value, tf.bfloat16).numpy())
-    (losses, weights), (plain_losses, plain_weights) = outcomes
-    assert losses == plain_losses and losses[-1] < losses[0]
-    for a, b in zip(weights, plain_weights):
-        np.testing.assert_array_equal(a, b)
-    assert PaperSGD.for_model(replica.build_model(1, num_classes=10, input_size=32)).copies == []   # float32: none

@@ -72,38 +72,6 @@ def in_force(mode, environ=os.environ):
     return f"{mode} (TensorFloat-32 {tf32}, oneDNN math {onednn})"
 
 
-def copy_dtype(mode):
-    """The dtype of the weights' low-precision copies a mixed mode trains with (`WeightCopies`), or None."""
-    return compute_dtype(mode) if mode in ("mixed_bfloat16", "mixed_float16") else None
-
-
-_COPIES_IN_USE = []   # the WeightCopies a step being traced computes with (`computing_with`)
-
-
-def read(variable):
-    """The value a layer computes with: the variable's low-precision copy while a training step that keeps copies
-    is traced (`computing_with`), else the variable itself (cast to the layer's compute dtype when mixed)."""
-    if _COPIES_IN_USE:
-        copy = _COPIES_IN_USE[-1].get(id(variable))
-        if copy is not None:
-            return copy.read_value()
-    return tf.convert_to_tensor(variable)
-
-
-class computing_with:
-    """`with computing_with(copies):` the layers traced inside read `copies` ({id(variable): copy}) for their
-    weights (`read`): a mixed step's forward then casts no weight, and its gradients are taken of the copies."""
-
-    def __init__(self, copies):
-        self.copies = copies
-
-    def __enter__(self):
-        _COPIES_IN_USE.append(self.copies)
-
-    def __exit__(self, *exc):
-        _COPIES_IN_USE.pop()
-
-
 class LossScale:
     """Dynamic loss scaling for float16 maps (Micikevicius et al. 2018, as Keras' LossScaleOptimizer does it):
     the loss is multiplied by `scale` before the gradients are taken and the gradients divided by it after. A step

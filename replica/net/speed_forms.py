@@ -14,8 +14,6 @@ against TensorFlow's plain ops.
 import keras
 import tensorflow as tf
 
-from replica.net import precision
-
 
 def batch_matmul_input_gradient(dy, w):
     """dy @ w^T as a BatchMatMul of a batch of one: the same sums as MatMul with transpose_b, faster in oneDNN."""
@@ -85,7 +83,7 @@ class Dense(keras.layers.Dense):
         self.input_gradient_first = input_gradient_first
 
     def call(self, inputs, training=None):
-        kernel, bias = precision.read(self.kernel), precision.read(self.bias)   # cast (or its copy) when mixed
+        kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
         return bias_add(matmul(inputs, kernel, self.input_gradient_first), bias)
 
 
@@ -98,7 +96,7 @@ class Conv2D(keras.layers.Conv2D):
         self.input_gradient_first = input_gradient_first and self.groups == 1
 
     def call(self, inputs):
-        kernel, bias = precision.read(self.kernel), precision.read(self.bias)   # cast (or its copy) when mixed
+        kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
         if self.input_gradient_first:
             return bias_add(convolve_input_gradient_first(inputs, kernel, self.strides, self.padding), bias)
         return bias_add(self.convolution_op(inputs, kernel), bias)

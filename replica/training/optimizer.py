@@ -9,16 +9,9 @@ class PaperSGD:
 
     Keras' SGD(weight_decay=...) decays the weights outside the momentum, which is not this rule. Each velocity
     lives on its weight's device, so a tower's update never leaves its device.
-
-    copy_dtype (mixed precision: replica.net.precision.copy_dtype): each weight also keeps a copy in the compute
-    dtype, which the training step's forward reads instead of casting the weight, and of which it takes the
-    gradients; the update writes the copies in the same compiled pass that updates the weights, and casts the
-    gradients to float32 there. The numbers are those of casting in the forward (tests/test_precision.py);
-    `refresh_copies` after anything else writes the weights (a restore, an import).
     """
 
-    def __init__(self, variables, momentum=paper.MOMENTUM, weight_decay=paper.WEIGHT_DECAY, decay_biases=False,
-                 copy_dtype=None):
+    def __init__(self, variables, momentum=paper.MOMENTUM, weight_decay=paper.WEIGHT_DECAY, decay_biases=False):
         self.variables = list(variables)
         self.momentum, self.weight_decay = momentum, weight_decay
         self.decays = [weight_decay if (decay_biases or len(v.shape) > 1) else 0.0 for v in self.variables]
@@ -27,21 +20,8 @@ class PaperSGD:
             with tf.device(var.value.device):
                 self.velocities.append(tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False,
                                                    name=var.path.replace("/", "_") + "_velocity"))
-        self.copies = []   # not checkpointed: a function of the weights
-        if copy_dtype is not None:
-            for var in self.variables:
-                with tf.device(var.value.device):
-                    self.copies.append(tf.Variable(tf.cast(var.value, copy_dtype), trainable=False,
-                                                   name=var.path.replace("/", "_") + "_copy"))
         self.by_device = self._by_device()
         self.updates = {device: self._fused_update(indices) for device, indices in self.by_device.items()}
-
-    @classmethod
-    def for_model(cls, model, **recipe):
-        """The rule for a model's weights, with compute-dtype copies when the model computes in mixed precision."""
-        from replica.net import precision
-        return cls(model.trainable_variables, copy_dtype=precision.copy_dtype(getattr(model, "precision", "float32")),
-                   **recipe)
 
     def _by_device(self):
         """{device: indices of the variables that live there}: tower i's weights on tower i's device."""
@@ -56,31 +36,17 @@ class PaperSGD:
         (docs/performance.md). XLA compiles a function for a single device, hence one function per device."""
         weights = [self.variables[i].value for i in indices]
         velocities = [self.velocities[i] for i in indices]
-        copies = [self.copies[i] for i in indices] if self.copies else [None] * len(indices)
         decays = [self.decays[i] for i in indices]
         momentum = self.momentum
 
         @tf.function(jit_compile=True)
         def update(grads, learning_rate):
-            for w, v, copy, grad, decay in zip(weights, velocities, copies, grads, decays):
-                grad = tf.cast(grad, w.dtype)
+            for w, v, grad, decay in zip(weights, velocities, grads, decays):
                 step = grad + decay * w if decay else grad
                 new_v = momentum * v - learning_rate * step
                 v.assign(new_v)
-                new_w = w + new_v
-                w.assign(new_w)
-                if copy is not None:
-                    copy.assign(tf.cast(new_w, copy.dtype))
+                w.assign_add(new_v)
         return update
-
-    def weight_copies(self):
-        """{id(variable): its compute-dtype copy} (empty without copies), for replica.net.precision.computing_with."""
-        return {id(var): copy for var, copy in zip(self.variables, self.copies)}
-
-    def refresh_copies(self):
-        """Each copy := the weight cast to the copy's dtype."""
-        for var, copy in zip(self.variables, self.copies):
-            copy.assign(tf.cast(var.value, copy.dtype))
 
     def apply(self, grads, learning_rate):
         """One update of every weight, each device's weights by its own compiled function on that device."""

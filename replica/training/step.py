@@ -2,7 +2,6 @@
 each tower's own device, and the update (skipped when the loss or the gradients are not finite)."""
 import tensorflow as tf
 
-from replica.net import precision
 from replica.training import evaluate as evaluate_lib
 
 
@@ -32,8 +31,6 @@ def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=Fal
       images the net takes), run first, on tower 0's device.
     """
     variables = model.trainable_variables
-    copies = optimizer.weight_copies()   # mixed precision: the forward reads them, the gradients are theirs
-    differentiate = [copies.get(id(v), v) for v in variables]
 
     @tf.function(jit_compile=jit_compile)
     def train_step(images, labels, step, learning_rate):
@@ -41,16 +38,13 @@ def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=Fal
         if network_input is not None:
             with model.on_tower(0):
                 images = network_input(images)
-        with precision.computing_with(copies):
-            logits = model(images, training=True, dropout_seed=dropout_seed)
+        logits = model(images, training=True, dropout_seed=dropout_seed)
         with model.on_tower(0):   # fc8 and the loss sit on tower 0's device
             loss = softmax_cross_entropy(logits, labels)
             top1, top5 = evaluate_lib.batch_errors(logits, labels)
             scaled = loss if loss_scale is None else loss * loss_scale.scale
         # tf.gradients puts each gradient op on its forward op's device: tower i's backward stays on device i
-        grads = tf.gradients(scaled, differentiate)
-        if loss_scale is not None or grad_reducer is not None:   # unscaled and averaged in float32
-            grads = [tf.cast(g, tf.float32) for g in grads]
+        grads = tf.gradients(scaled, variables)
         if loss_scale is not None:
             grads = [g / loss_scale.scale for g in grads]
         if grad_reducer is not None:

@@ -39,8 +39,8 @@ class Trainer:
         self.shard = (workers.index, workers.count) if workers else (0, 1)
         model.batch_shard = self.shard
         self.run_info = dict(run_info or {})
-        self.optimizer = PaperSGD.for_model(model, momentum=config.momentum, weight_decay=config.weight_decay,
-                                            decay_biases=config.decay_biases)
+        self.optimizer = PaperSGD(model.trainable_variables, config.momentum, config.weight_decay,
+                                  config.decay_biases)
         self.state = resume.RunState(config)
         self.precision = getattr(model, "precision", "float32")
         self.loss_scale = precision.LossScale() if self.precision == "mixed_float16" else None
@@ -67,7 +67,6 @@ class Trainer:
         latest = checkpoints.restore_newest(self.checkpoint, self.checkpoint_dir, writer=self.is_chief)
         if not latest:
             return False
-        self.optimizer.refresh_copies()   # the restored weights' compute-dtype copies
         step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
         history_file = self.run_dir / "history.json"
         if history_file.is_file():
