@@ -35,7 +35,7 @@ FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
 
 @pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2),
                                          ("relu_vs_tanh", 2), ("drop_layer", 3), ("tiny_imagenet", 5),
-                                         ("ten_crop", 1), ("lrn_forms", 2), ("input_speed", 3)])
+                                         ("ten_crop", 1), ("lrn_forms", 2), ("input_speed", 4)])
 @pytest.mark.slow
 def test_quick_modes_write_their_outputs(tmp_path, script, rows):
     if script in ("tiny_imagenet", "ten_crop", "conv1_kernels", "input_speed") and not (
