@@ -13,6 +13,7 @@ the host cores that feed a given GPU rate (tf_cnn_benchmarks measured 2,987 imag
 current GPUs train it at 10,000 and more).
 """
 import os
+import pathlib
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -109,7 +110,6 @@ def decode_rates(photos_dir, calls=300):
     """Images/s of one decode op at a time (each runs on one thread): a 256x256 JPEG decoded whole and a 227
     window cut from it, against only the window decoded (tf.image.decode_and_crop_jpeg); and the fraction of the
     window's values the two give differently."""
-    import pathlib
     import numpy as np
     import tensorflow as tf
     photo = sorted(pathlib.Path(photos_dir).glob("*/*"))[0]
@@ -135,7 +135,6 @@ ILSVRC_2012_IMAGES = 1_281_167 + 50_000   # training and validation images
 
 def prepared_kilobytes(prepared_dir, images):
     """KB per image of a folder of prepared shards (the shards only, not the statistics and the manifest)."""
-    import pathlib
     import re
     shards = [f for f in pathlib.Path(prepared_dir).iterdir() if re.search(r"-\d{5}-of-\d{5}$", f.name)]
     return sum(f.stat().st_size for f in shards) / images / 1024
@@ -143,7 +142,6 @@ def prepared_kilobytes(prepared_dir, images):
 
 def photo_kilobytes(photos_dir):
     """KB per image of full-size photos prepared as replica.inputs.prepare does (256x256, JPEG quality 90)."""
-    import pathlib
     import tensorflow as tf
     from replica.inputs import input_pipeline, prepare
     sizes = [len(tf.io.encode_jpeg(input_pipeline.resize_and_centre_crop(input_pipeline.read_image(str(f)), 256),
@@ -152,12 +150,11 @@ def photo_kilobytes(photos_dir):
     return sum(sizes) / len(sizes) / 1024
 
 
-def prepare_rate(photos_dir, copies=40):
-    """(images/s, the prepared folder) of replica.inputs.prepare on every core, over `copies` copies of each
-    full-size photo (decode, resize to 256, centre crop, re-encode, statistics, the check of every shard)."""
+def prepare_rate(tree):
+    """(images/s, the prepared folder) of replica.inputs.prepare on every core over an image folder (decode,
+    resize to 256, centre crop, re-encode, statistics, the check of every shard)."""
     from replica.inputs import prepare
     from experiments import report
-    tree = repeated_photo_folder(photos_dir, copies)
     images = sum(1 for _ in tree.rglob("*.*"))
     out = report.scratch_dir("prepared-photos-")
     start = time.perf_counter()
@@ -165,10 +162,10 @@ def prepare_rate(photos_dir, copies=40):
     return images / (time.perf_counter() - start), out
 
 
-def repeated_photo_folder(photos_dir, copies=13):
-    """A train/ and val/ tree of `copies` links to each photo of photos_dir/<class>/ (13 copies of 10 photos make
-    one batch of 128): full-size photos through the raw folder's pipeline."""
-    import pathlib
+def repeated_photo_folder(photos_dir, copies):
+    """A train/ and val/ tree of `copies` links to each photo of photos_dir/<class>/ in train/ and one in val/:
+    full-size photos through the raw folder's pipeline and through preparation. An epoch as long as a timed pass,
+    so that the per-epoch start of the stream does not count as if ILSVRC-2012's epochs were that short."""
     from experiments import report
     tree = pathlib.Path(report.scratch_dir("photos-"))
     for photo in sorted(pathlib.Path(photos_dir).glob("*/*")):
@@ -192,17 +189,18 @@ def main(argv):
     sources = {"raw folder": input_pipeline.load_data("imagenet_folder", data_dir, pca_colour_augment=True,
                                                       cache_dir=report.scratch_dir("cache-")),
                "prepared shards": input_pipeline.load_data("imagenet_folder", prepared, pca_colour_augment=True)}
-    copies = 4 if FLAGS.quick else 40
+    images = 300 if FLAGS.quick else FLAGS.images
     if os.path.isdir(FLAGS.photos_dir):
+        photos = sorted(pathlib.Path(FLAGS.photos_dir).glob("*/*"))
+        copies = -(-(images + 256) // len(photos))   # one epoch covers a timed pass
+        tree = repeated_photo_folder(FLAGS.photos_dir, copies)
         sources[f"raw full-size photos ({FLAGS.photos_dir}, repeated)"] = input_pipeline.load_data(
-            "imagenet_folder", str(repeated_photo_folder(FLAGS.photos_dir)), pca_colour_augment=True,
-            cache_dir=report.scratch_dir("cache-"))
-        prepare_speed, prepared_photos = prepare_rate(FLAGS.photos_dir, copies)
+            "imagenet_folder", str(tree), pca_colour_augment=True, cache_dir=report.scratch_dir("cache-"))
+        prepare_speed, prepared_photos = prepare_rate(tree)
         sources["prepared shards of the full-size photos"] = input_pipeline.load_data(
             "imagenet_folder", prepared_photos, pca_colour_augment=True)
     all_cores = os.cpu_count()
     core_counts = [1] if FLAGS.quick else sorted({1, 2, all_cores})
-    images = 300 if FLAGS.quick else FLAGS.images
     rows = []
     for name, data in sources.items():
         for cores in core_counts:
@@ -216,9 +214,9 @@ def main(argv):
              f"shift: replica.inputs.input_pipeline.Photos) timed here and the device's float pass in the "
              f"training step timed below; {images:,} images per figure",
              f"full-size photos: {FLAGS.photos_dir}, photos of 256 pixels on their shorter side (real ILSVRC-2012 "
-             "photos average about 400x350, so a raw folder of them is slower still), and their prepared shards "
-             f"({copies} copies of each photo: JPEGs of real photos, which decode slower than tiny-imagenet-10's "
-             "smooth ones, as ILSVRC-2012's shards would)",
+             "photos average about 400x350, so a raw folder of them is slower still), each repeated to fill an epoch, "
+             "and their prepared shards (JPEGs of real photos, which decode slower than tiny-imagenet-10's smooth "
+             "ones, as ILSVRC-2012's shards would)",
              "target for the prepared shards: 1,500 images/s per core (the figure per core at 1 core is the one "
              "that scales with the host's cores)"]
     stages = stage_rates(sources["prepared shards"], 512 if FLAGS.quick else 2560)
