@@ -5,6 +5,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=fc_input_gradient   # dy w^T three ways, alone and in the step
   python experiments/speed_trials.py --trial=lrn                 # band matmuls (earlier form), variants; XLA
   python experiments/speed_trials.py --trial=lrn_casts --step_precision=mixed_bfloat16   # casts around the LRN or in it
+  python experiments/speed_trials.py --trial=relu_in_lrn         # a ReLU op before the LRN vs inside its passes
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
@@ -22,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "gradient_order",
+flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
                                    "conv1_kernel_gradient", "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
@@ -260,6 +261,18 @@ def lrn_casts_trial():
         "cast inside the LRN's compiled passes (now)": lambda: patched()}))
 
 
+def relu_in_lrn_trial():
+    import tensorflow as tf
+    from replica.net import speed_forms
+
+    def relu_op_then_lrn(x, *constants):
+        return speed_forms.cross_map_norm(tf.nn.relu(x), *constants)
+    report_steps("conv1's and conv2's ReLU before their LRN", paired_steps({
+        "a ReLU op, then the LRN's passes (earlier form)": lambda: patched(speed_forms.FORMS,
+                                                                          relu_then_lrn=relu_op_then_lrn),
+        "the ReLU inside the LRN's passes (now)": lambda: patched()}))
+
+
 def conv1_kernel_gradient_trial():
     import tensorflow as tf
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3])
@@ -311,7 +324,7 @@ def main(argv):
     from replica.net import precision
     precision.configure(FLAGS.step_precision)
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
-              "lrn_casts": lrn_casts_trial,
+              "lrn_casts": lrn_casts_trial, "relu_in_lrn": relu_in_lrn_trial,
               "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):

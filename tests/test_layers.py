@@ -88,6 +88,28 @@ def test_lrn_of_bfloat16_maps_is_float32_arithmetic_cast_back():
     np.testing.assert_array_equal(grad.numpy().astype(np.float32), want_grad.numpy().astype(np.float32))
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_the_relu_inside_the_lrn_is_the_relu_then_the_lrn(dtype, groups):
+    """conv1's and conv2's ReLU applied by their LRN's passes: the same numbers, forward and backward (the ReLU's
+    gradient included), as a ReLU op followed by the LRN."""
+    z = tf.constant(np.random.default_rng(7).normal(0, 50, (2, 3, 3, 32)), dtype)   # half of it negative
+    g = tf.constant(np.random.default_rng(8).normal(0, 1, (2, 3, 3, 32)), dtype)
+    outputs = []
+    for f in (lambda x: layers.rectified_response_norm(x, "paper", groups),
+              lambda x: layers.local_response_norm(tf.nn.relu(x), "paper", groups)):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            b = f(z)
+        outputs.append((b.numpy().astype(np.float32), tape.gradient(b, z, output_gradients=g).numpy()
+                        .astype(np.float32)))
+    (b, grad), (want_b, want_grad) = outputs
+    assert (b == 0).mean() > 0.3 and (grad == 0).mean() > 0.3   # the negative half is cut, forward and backward
+    np.testing.assert_array_equal(b, want_b)
+    np.testing.assert_array_equal(grad, want_grad)
+    np.testing.assert_array_equal(layers.rectified_response_norm(z, "none").numpy(), tf.nn.relu(z).numpy())
+
+
 def test_dense_gradients_equal_keras_own():
     """The fc layers' reordered backward pass (speed_forms.matmul) gives Keras' Dense gradients."""
     rng = np.random.default_rng(4)

@@ -71,6 +71,15 @@ def local_response_norm(x, mode="paper", groups=1):
     return speed_forms.cross_map_norm(x, paper.LRN_N, k, alpha, paper.LRN_BETA, groups)
 
 
+def rectified_response_norm(x, mode="paper", groups=1):
+    """local_response_norm(relu(x)): conv1's and conv2's ReLU, then their LRN (paper 3.3), as one op whose passes
+    apply the ReLU as they read the convolution's output (speed_forms.rectified_cross_map_norm)."""
+    if mode == "none":
+        return tf.nn.relu(x)
+    k, alpha = lrn_constants(mode)
+    return speed_forms.FORMS["relu_then_lrn"](x, paper.LRN_N, k, alpha, paper.LRN_BETA, groups)
+
+
 POOLING_MODES = ("overlapping", "non-overlapping")
 
 

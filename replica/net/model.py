@@ -141,6 +141,12 @@ class AlexNet(keras.Model):
         return 1 if self.lrn == "caffe" else self.design.lrn_groups
 
     @property
+    def relu_inside_lrn(self):
+        """Whether conv1's and conv2's ReLU is computed inside their LRN's passes (the same numbers, two passes
+        over the maps fewer each way: docs/performance.md): a ReLU net whose LRN stays within each tower."""
+        return self.activation == "relu" and self.lrn in ("paper", "cuda-convnet")
+
+    @property
     def towers(self):
         return range(self.design.towers)
 
@@ -192,19 +198,24 @@ class AlexNet(keras.Model):
         if training and self.dropout_rate > 0 and dropout_seed is None:
             dropout_seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
 
-        def convolve(layer, t, x):
+        def convolve(layer, t, x, rectified_by_lrn=False):
+            """The layer's activation (also its endpoint); with `rectified_by_lrn`, its output before the ReLU,
+            which the LRN after it applies as it reads (L.rectified_response_norm)."""
             with self.on_tower(t):
-                x = act(self.paper_layer(layer, t)(x))
-                out[self.layer_name(layer, t)] = x
-                return x
+                z = self.paper_layer(layer, t)(x)
+                out[self.layer_name(layer, t)] = act(z)
+                return z if rectified_by_lrn else out[self.layer_name(layer, t)]
 
-        def normalise(layer, t, xs):
+        def normalise(layer, t, xs, rectify=False):
             """LRN of tower t's maps: within the tower (the paper), or, for Caffe's LRN, across both towers' maps,
-            which takes an exchange: tower t normalises both towers' maps side by side and keeps its own half."""
+            which takes an exchange: tower t normalises both towers' maps side by side and keeps its own half.
+            rectify: xs are the convolutions' outputs before their ReLU, applied here."""
             with self.on_tower(t), tf.name_scope(self.layer_name("norm" + layer[-1], t)):   # Caffe's norm1/norm2
                 if self.lrn == "caffe" and len(xs) > 1:
                     width = xs[t].shape[-1]
                     return L.local_response_norm(exchange(xs, t), "caffe")[..., t * width:(t + 1) * width]
+                if rectify:
+                    return L.rectified_response_norm(xs[t], self.lrn, self.lrn_groups)
                 return L.local_response_norm(xs[t], self.lrn, self.lrn_groups)
 
         def pool(layer, t, x):
@@ -235,9 +246,10 @@ class AlexNet(keras.Model):
         for layer in self.built_layers[:-1]:   # conv1 ... fc7 of every tower, top to bottom (paper.TOPOLOGY)
             seen = [exchange(xs, t) if layer.sees == "both" else xs[t] for t in self.towers]
             if layer.kind == "conv":
-                xs = [convolve(layer.name, t, seen[t]) for t in self.towers]
+                fused = layer.lrn and self.relu_inside_lrn   # the ReLU applied by the LRN's passes
+                xs = [convolve(layer.name, t, seen[t], fused) for t in self.towers]
                 if layer.lrn:
-                    xs = [normalise(layer.name, t, xs) for t in self.towers]
+                    xs = [normalise(layer.name, t, xs, fused) for t in self.towers]
                 if layer.pool:
                     xs = [pool(layer.name, t, xs[t]) for t in self.towers]
                 continue

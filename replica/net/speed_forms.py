@@ -5,7 +5,8 @@
   critical path) before the kernel gradient;
 - `bias_add`: a bias whose gradient is a plain float32 sum, not the fused BiasAddGrad;
 - `Dense`, `Conv2D`: Keras' layers with those backward passes;
-- `cross_map_norm`: the LRN as three XLA-compiled passes, its gradient written out.
+- `cross_map_norm`: the LRN as three XLA-compiled passes, its gradient written out, with the ReLU before it
+  computed inside them (`rectified_cross_map_norm`).
 
 Each form's gain, and the command that measures it again, is in docs/performance.md. `FORMS` is the one seam
 through which experiments/speed_trials.py swaps a form for its alternatives; tests/test_layers.py checks every form
@@ -20,7 +21,8 @@ def batch_matmul_input_gradient(dy, w):
     return tf.linalg.matmul(dy[tf.newaxis], w[tf.newaxis], transpose_b=True)[0]
 
 
-FORMS = {"fc_input_gradient": batch_matmul_input_gradient}   # read when a step is traced
+FORMS = {"fc_input_gradient": batch_matmul_input_gradient,   # read when a step is traced
+         "relu_then_lrn": lambda x, *constants: rectified_cross_map_norm(x, *constants)}
 
 
 def matmul(x, w, input_gradient_first=False):
@@ -127,32 +129,41 @@ def _denominator(a, size, k, alpha, groups):
     return k + alpha * adjacent_sum(tf.square(a), size, groups)
 
 
-@tf.function(jit_compile=True)
-def _normalised(a, size, k, alpha, beta, groups):
-    """b = a * u^-beta, in one pass over a, computed in float32 and returned in a's dtype."""
-    a32 = tf.cast(a, tf.float32)
-    return tf.cast(a32 * inverse_power(_denominator(a32, size, k, alpha, groups), beta), a.dtype)
+def _maps(x, rectify):
+    """The LRN's input in float32: x, or relu(x) when the ReLU before the LRN is computed inside its passes."""
+    x32 = tf.cast(x, tf.float32)
+    return tf.nn.relu(x32) if rectify else x32
 
 
 @tf.function(jit_compile=True)
-def _gradient_over_denominator(a, g, size, k, alpha, beta, groups):
+def _normalised(x, size, k, alpha, beta, groups, rectify):
+    """b = a * u^-beta, in one pass over x, computed in float32 and returned in x's dtype."""
+    a32 = _maps(x, rectify)
+    return tf.cast(a32 * inverse_power(_denominator(a32, size, k, alpha, groups), beta), x.dtype)
+
+
+@tf.function(jit_compile=True)
+def _gradient_over_denominator(x, g, size, k, alpha, beta, groups, rectify):
     """g * b / u in float32, the part of dL/da that the neighbours share (u recomputed from a: cheaper than
     keeping it)."""
-    a32 = tf.cast(a, tf.float32)
+    a32 = _maps(x, rectify)
     u = _denominator(a32, size, k, alpha, groups)
     return tf.cast(g, tf.float32) * a32 * inverse_power(u, beta) / u
 
 
 @tf.function(jit_compile=True)
-def _input_gradient(a, g, shared, size, k, alpha, beta, groups):
-    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps), in a's dtype."""
-    a32 = tf.cast(a, tf.float32)
+def _input_gradient(x, g, shared, size, k, alpha, beta, groups, rectify):
+    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps), in x's dtype; with
+    `rectify`, dL/dx: dL/da where x > 0, else 0 (the ReLU's gradient)."""
+    a32 = _maps(x, rectify)
     scale = inverse_power(_denominator(a32, size, k, alpha, groups), beta)
     gradient = tf.cast(g, tf.float32) * scale - (2.0 * alpha * beta) * a32 * adjacent_sum(shared, size, groups)
-    return tf.cast(gradient, a.dtype)
+    if rectify:
+        gradient = tf.where(tf.cast(x, tf.float32) > 0, gradient, 0.0)
+    return tf.cast(gradient, x.dtype)
 
 
-def cross_map_norm(x, size, k, alpha, beta, groups=1):
+def cross_map_norm(x, size, k, alpha, beta, groups=1, rectify=False):
     """b_i = a_i / (k + alpha * sum_{j within size/2 of i, same group} a_j^2)^beta over the last axis of x.
 
     With u = k + alpha * sum and s = u^-beta, the gradient is written out, dL/da = g * s - 2 alpha beta * a *
@@ -167,8 +178,12 @@ def cross_map_norm(x, size, k, alpha, beta, groups=1):
     Whatever x's dtype, the arithmetic is float32 (in bfloat16, the sum of 5 squares of activations in the hundreds
     would lose too much in its 8-bit mantissa): the passes cast on reading and writing, so a bfloat16 net's maps
     are never written out in float32 around the LRN.
+
+    rectify: x is the convolution's output and a = relu(x) (paper 3.3: the ReLU, then the LRN); each pass applies
+    the ReLU, and the gradient its mask, as it reads x: the same numbers as a ReLU op before the LRN, without the
+    ReLU's own pass over the maps and its gradient's (`rectified_cross_map_norm`).
     """
-    constants = dict(size=size, k=float(k), alpha=float(alpha), beta=float(beta), groups=groups)
+    constants = dict(size=size, k=float(k), alpha=float(alpha), beta=float(beta), groups=groups, rectify=rectify)
 
     @tf.custom_gradient
     def normalise(a):
@@ -176,3 +191,8 @@ def cross_map_norm(x, size, k, alpha, beta, groups=1):
             return _input_gradient(a, g, _gradient_over_denominator(a, g, **constants), **constants)
         return _normalised(a, **constants), gradient
     return normalise(x)
+
+
+def rectified_cross_map_norm(x, size, k, alpha, beta, groups=1):
+    """The LRN of relu(x), the ReLU computed inside the LRN's passes (`cross_map_norm(rectify=True)`)."""
+    return cross_map_norm(x, size, k, alpha, beta, groups, rectify=True)
