@@ -30,7 +30,8 @@ from absl import app, flags  # noqa: E402
 from experiments import benchmark  # noqa: E402  (its flags: --steps, --warmup, --repeats, --jit)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("quick", False, "Small sizes (32x32 geometry, batch 32): about a minute on a 2-core CPU.")
+flags.DEFINE_bool("quick", False, "Small sizes (32x32 geometry, batch 32; precisions other than float32 on the towers "
+                  "only): about a minute on a 2-core CPU.")
 flags.DEFINE_string("out_dir", None, "Where to write the report (default experiments/results).")
 
 TOLERANCE = 1e-4   # relative, on the logits: float32 sums in another order (the tests' tolerance)
@@ -156,9 +157,11 @@ def benchmark_rows(two, precisions, batches, input_size):
         precision_lib.configure(mode)
         compute = precision_lib.compute_dtype(mode).name
         peak = benchmark.matmul_gflops(sorted(set(two)), n=2048 if FLAGS.quick else 4096, dtype=compute)
+        # --quick: every layout in float32, the other precisions on the towers' two layouts only
+        measured = layouts if mode == "float32" or not FLAGS.quick else layouts[:2]
         for batch in batches:
             by_layout = {}
-            for name, towers, devices in layouts:
+            for name, towers, devices in measured:
                 model = replica.build_model(towers, num_classes=1000, input_size=input_size, precision=mode,
                                             devices=devices if towers == 2 else None)
                 flop = 3 * 2 * sum(r.macs for r in replica.layer_table(model))
