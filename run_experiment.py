@@ -123,9 +123,11 @@ def parse_flags(argv):
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-    from replica import experiment
     try:
-        return experiment.main(config.from_values({name: FLAGS[name].value for name in DEFAULT}))
+        run = config.from_values({name: FLAGS[name].value for name in DEFAULT})
+        config.check(run)   # a flag that cannot work is refused before TensorFlow loads
+        from replica import experiment
+        return experiment.main(run)
     except UserError as e:
         fail(str(e))
 

@@ -78,8 +78,8 @@ def check_placement(two, input_size):
     import tensorflow as tf
     from replica.perf import profiling
     import replica
-    model = replica.net.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
-                                                                devices=two))
+    from replica.net.collapse import lively_weights
+    model = lively_weights(replica.build_model(2, num_classes=10, input_size=input_size, devices=two))
 
     @tf.function
     def step(x):
@@ -104,9 +104,9 @@ def check_equivalence(two, input_size):
     import numpy as np
     import tensorflow as tf
     import replica
+    from replica.net.collapse import lively_weights
     from replica.inputs import input_pipeline
-    towers = replica.net.collapse.lively_weights(replica.build_model(2, num_classes=10, input_size=input_size,
-                                                                 devices=two))
+    towers = lively_weights(replica.build_model(2, num_classes=10, input_size=input_size, devices=two))
     one = replica.build_model(2, num_classes=10, input_size=input_size, devices=[two[0], two[0]])
     replica.copy_weights(towers, one)
     layouts = {"towers on one device": one, "grouped convolutions": replica.to_grouped(towers),

@@ -4,10 +4,23 @@ The public API: `build_model`, the device helpers, the collapse of the towers in
 per-layer table. Training (`replica.training.train`), data (`replica.inputs.input_pipeline`) and evaluation
 (`replica.training.evaluate`) are imported from their modules.
 """
-from replica.net.collapse import collapse_to_merged, copy_weights, to_grouped
-from replica.net.devices import DeviceError, parse_gpus, plan_devices, split_cpu, tower_devices
-from replica.net.model import AlexNet, build_model
-from replica.net.summary import format_table, layer_table
+import importlib
 
-__all__ = ["AlexNet", "build_model", "collapse_to_merged", "to_grouped", "copy_weights", "DeviceError",
-           "parse_gpus", "plan_devices", "tower_devices", "split_cpu", "layer_table", "format_table"]
+_EXPORTS = {"AlexNet": "replica.net.model", "build_model": "replica.net.model",
+            "collapse_to_merged": "replica.net.collapse", "to_grouped": "replica.net.collapse",
+            "copy_weights": "replica.net.collapse", "DeviceError": "replica.net.devices",
+            "parse_gpus": "replica.net.devices", "plan_devices": "replica.net.devices",
+            "tower_devices": "replica.net.devices", "split_cpu": "replica.net.devices",
+            "layer_table": "replica.net.summary", "format_table": "replica.net.summary"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    """The public API and the subpackages, imported when first used: `from replica import config` (the command
+    line's flags and their checks) then runs without loading TensorFlow, so a bad flag is refused at once."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    try:
+        return importlib.import_module(f"replica.{name}")
+    except ModuleNotFoundError:
+        raise AttributeError(f"module 'replica' has no attribute {name!r}") from None

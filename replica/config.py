@@ -9,7 +9,7 @@ positive bias and epochs: `replica.choices.DATASETS`; the towers of a checkpoint
 import dataclasses
 
 from replica import choices, paper
-from replica.net import precision
+from replica.errors import UserError
 from replica.training.recipe import TrainConfig
 
 RECIPE = TrainConfig()
@@ -127,13 +127,20 @@ def train_config(config):
         log_every=run.log_every, eval_limit=run.eval_limit, final_ten_crop=run.ten_crop is not False)
 
 
+def check(config):
+    """A UserError naming the first of `problems(config)` and how many more there are; nothing when it can work."""
+    found = problems(config)
+    if found:
+        raise UserError(found[0] + (f" (and {len(found) - 1} more flag problem(s))" if len(found) > 1 else ""))
+
+
 def problems(config):
     """Every setting's range and every combination that cannot work: one line each, naming the flag."""
     n, d, r, run = config.net, config.data, config.recipe, config.run
     towers = n.towers or "2"
     checks = [
         (towers in choices.TOWERS, f"--towers={towers} is not one of {', '.join(choices.TOWERS)}"),
-        (n.precision in precision.MODES, f"--precision={n.precision} is not one of {', '.join(precision.MODES)}"),
+        (n.precision in choices.PRECISIONS, f"--precision={n.precision} is not one of {', '.join(choices.PRECISIONS)}"),
         (run.gpus is None or run.gpus.strip() != "", "--gpus is empty: name one device index per tower, e.g. --gpus=0,1"),
         (run.gpu_memory_mb is None or run.gpu_memory_mb > 0, f"--gpu_memory_mb={run.gpu_memory_mb} must be positive"),
         (n.input_size is None or n.input_size in choices.DATASETS[d.dataset]["input_sizes"],

@@ -16,9 +16,7 @@ from replica.errors import UserError
 
 def main(config):
     """Do what `config` asks; return the process's exit code."""
-    problems = config_lib.problems(config)
-    if problems:
-        raise UserError(problems[0] + (f" (and {len(problems) - 1} more flag problem(s))" if len(problems) > 1 else ""))
+    config_lib.check(config)
     config = with_towers(config)
     devices = resolve_devices(config)
     from replica.net import precision

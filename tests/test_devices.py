@@ -6,6 +6,7 @@ import tensorflow as tf
 from tensorflow.python.eager import context
 
 import replica
+from replica.net import model as model_lib
 from replica.net.devices import DeviceError, parse_gpus, plan_devices
 
 
@@ -68,9 +69,9 @@ def test_input_gradients_go_first_only_when_the_towers_sit_on_two_devices(placed
               for t in placed.towers]
     assert all(layer.input_gradient_first for layer in layers)
     assert not any(placed.paper_layer("conv1", t).input_gradient_first for t in placed.towers)
-    assert replica.net.model.orders_gradients(["/device:CPU:0", "/device:CPU:1"])
-    assert not replica.net.model.orders_gradients(["/device:CPU:0", "/device:CPU:0"])
-    assert not replica.net.model.orders_gradients(None)
+    assert model_lib.orders_gradients(["/device:CPU:0", "/device:CPU:1"])
+    assert not model_lib.orders_gradients(["/device:CPU:0", "/device:CPU:0"])
+    assert not model_lib.orders_gradients(None)
 
 
 def test_every_activation_is_computed_on_its_towers_device(placed, two_devices_module):

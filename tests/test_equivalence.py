@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import replica
+from replica.net import model as model_lib
 from tests.conftest import lively_weights
 
 
@@ -45,7 +46,7 @@ def test_lrn_across_all_maps_is_not_the_towers_function(source):
     """Caffe's single LRN over all 96/256 maps differs at the tower boundary (PAPER.md 1)."""
     model, images, logits = source
     across = replica.collapse_to_merged(model)
-    across.design = replica.net.model.design_for("merged")   # LRN over all maps, as a plain merged net does
+    across.design = model_lib.design_for("merged")   # LRN over all maps, as a plain merged net does
     assert relative_error(logits, across(images).numpy()) > 1e-4
 
 

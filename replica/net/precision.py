@@ -19,9 +19,10 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from replica import choices
 from replica.errors import UserError
 
-MODES = ("float32", "tf32", "mixed_bfloat16", "mixed_float16")
+MODES = choices.PRECISIONS
 ONEDNN_FPMATH_VARIABLES = ("ONEDNN_DEFAULT_FPMATH_MODE", "TF_SET_ONEDNN_FPMATH_MODE")
 STRICT_FPMATH = ("", "STRICT", "F32")
 
