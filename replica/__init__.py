@@ -22,5 +22,7 @@ def __getattr__(name):
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     try:
         return importlib.import_module(f"replica.{name}")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as e:
+        if e.name != f"replica.{name}":   # the subpackage exists but needs a module that is missing: say so
+            raise
         raise AttributeError(f"module 'replica' has no attribute {name!r}") from None

@@ -95,3 +95,20 @@ def test_dropping_a_middle_conv_layer(dropped, two_devices):
     assert model(tf.zeros([2, 227, 227, 3])).shape == (2, 1000)
     with pytest.raises(ValueError, match="drop_layer"):
         replica.build_model(2, drop_layer="conv5")
+
+
+def test_conv1_and_conv2_are_relu_then_lrn_then_pooling():
+    """pool1 and pool2 of each tower are the max pool of the LRN of the ReLU'd convolution (paper 3.3-3.4), the
+    order the paper gives, whether or not the ReLU is computed inside the LRN's passes."""
+    from replica.net import layers
+    model = lively_weights(replica.build_model(2, num_classes=10, input_size=32, positive_bias=0.1))
+    assert model.relu_inside_lrn
+    images = tf.constant(np.random.default_rng(3).normal(0, 60, (2, 32, 32, 3)), tf.float32)
+    out = model.endpoints(images)
+    for layer in ("1", "2"):
+        for t in model.towers:
+            conv = out[f"conv{layer}_{t}"]
+            assert float(tf.reduce_min(conv)) == 0.0   # the endpoint is after the ReLU, and some of it is cut
+            want = layers.max_pool(layers.local_response_norm(conv, "paper", model.lrn_groups), "overlapping",
+                                   model.geometry.pool_padding)
+            np.testing.assert_allclose(out[f"pool{layer}_{t}"].numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
