@@ -20,6 +20,36 @@ def towers_value(text):
     return int(text) if str(text) in ("1", "2") else text
 
 
+def devices_for(towers):
+    """How many devices a net can use: the two towers one each, the single-device nets one."""
+    return 2 if str(towers) == "2" else 1
+
+
+def parse_gpus(text):
+    """'0,1' -> [0, 1]; a malformed or repeated list is a ValueError saying what to pass."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if any(not p.isdigit() for p in parts):
+        raise ValueError(f"--gpus={text!r} is not a comma-separated list of device indices such as 0,1")
+    ids = [int(p) for p in parts]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"--gpus={text!r} names a device twice; name each device once, e.g. --gpus=0,1")
+    return ids
+
+
+def gpus_problem(towers, text):
+    """Why `--gpus=text` cannot work for `--towers=towers` on any machine, or None (whether the devices exist is
+    the machine's to say: replica.net.devices)."""
+    try:
+        ids = parse_gpus(text)
+    except ValueError as e:
+        return str(e)
+    n = devices_for(towers)
+    if len(ids) > n:
+        return (f"--towers={towers} runs on at most {n} device(s) but --gpus names {len(ids)}; "
+                f"use --gpus={','.join(map(str, range(n)))}")
+    return None
+
+
 def default_gpus(towers):
     """One device per tower: "0,1" for the two towers, "0" for the single-device nets."""
     return "0,1" if str(towers) == "2" else "0"

@@ -138,10 +138,13 @@ def problems(config):
     """Every setting's range and every combination that cannot work: one line each, naming the flag."""
     n, d, r, run = config.net, config.data, config.recipe, config.run
     towers = n.towers or "2"
+    gpus_problem = (choices.gpus_problem(towers, run.gpus) if run.gpus and run.gpus.strip() and towers in choices.TOWERS
+                    else None)
     checks = [
         (towers in choices.TOWERS, f"--towers={towers} is not one of {', '.join(choices.TOWERS)}"),
         (n.precision in choices.PRECISIONS, f"--precision={n.precision} is not one of {', '.join(choices.PRECISIONS)}"),
         (run.gpus is None or run.gpus.strip() != "", "--gpus is empty: name one device index per tower, e.g. --gpus=0,1"),
+        (gpus_problem is None, gpus_problem),
         (run.gpu_memory_mb is None or run.gpu_memory_mb > 0, f"--gpu_memory_mb={run.gpu_memory_mb} must be positive"),
         (n.input_size is None or n.input_size in choices.DATASETS[d.dataset]["input_sizes"],
          f"--input_size={n.input_size} does not fit --dataset={d.dataset}: use one of "

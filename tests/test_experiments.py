@@ -155,28 +155,21 @@ def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
 
 
 @pytest.mark.slow
-def test_a_finished_run_is_reused_by_the_next_script_with_the_same_numbers(tmp_path):
-    """Default-mode bookkeeping on a tiny budget: the second invocation trains nothing and reports the same."""
-    budget = ["--train_limit=128", "--epochs=1", "--seeds=1", "--data_dir=", f"--runs_dir={tmp_path / 'runs'}",
+def test_dropout_draws_its_curves_times_convergence_and_its_runs_are_reused(tmp_path):
+    """Default-mode bookkeeping on a tiny budget, two whole epochs per net so that there are curves: the figure
+    and the iterations note; then the same command again trains nothing and reports the same numbers."""
+    budget = ["--train_limit=128", "--epochs=2", "--seeds=1", "--data_dir=", f"--runs_dir={tmp_path / 'runs'}",
               "--validation_images=256"]
-    run_script("precision", *budget, f"--out_dir={tmp_path / 'first'}")
-    second = run_script("precision", *budget, f"--out_dir={tmp_path / 'second'}")
+    run_script("dropout", *budget, f"--out_dir={tmp_path / 'first'}")
+    first = json.loads((tmp_path / "first" / "dropout.json").read_text())
+    assert sum("validation minus train error at the last epoch" in n for n in first["notes"]) == 2
+    assert any(n.startswith("epochs to reach") and "dropout 0.5 " in n for n in first["notes"])
+    assert (tmp_path / "first" / "dropout.png").stat().st_size > 10_000
+    second = run_script("dropout", *budget, f"--out_dir={tmp_path / 'second'}")
     assert second.stdout.count("reusing ") == 2 and len(list((tmp_path / "runs").iterdir())) == 2
-    first, again = (json.loads((tmp_path / d / "precision.json").read_text()) for d in ("first", "second"))
+    again = json.loads((tmp_path / "second" / "dropout.json").read_text())
     assert again["rows"] == first["rows"]
     assert sum("reused the finished run" in note for note in again["notes"]) == 2
-
-
-@pytest.mark.slow
-def test_dropout_draws_its_curves_and_times_convergence(tmp_path):
-    """Two whole epochs per net (a tiny budget) so that there are curves: the figure and the iterations note."""
-    run_script("dropout", "--train_limit=128", "--epochs=2", "--seeds=1", "--data_dir=", "--runs_dir=",
-               "--validation_images=256",
-               f"--out_dir={tmp_path}")
-    notes = json.loads((tmp_path / "dropout.json").read_text())["notes"]
-    assert sum("validation minus train error at the last epoch" in n for n in notes) == 2
-    assert any(n.startswith("epochs to reach") and "dropout 0.5 " in n for n in notes)
-    assert (tmp_path / "dropout.png").stat().st_size > 10_000
 
 
 def test_the_paper_sized_commands_carry_each_variants_settings():

@@ -354,6 +354,9 @@ def test_every_bad_setting_is_named_before_any_work():
         problems = config.problems(config.from_values({name: value}))
         assert problems and problems[0].startswith(f"--{name}"), (name, problems)
     assert config.problems(config.from_values({"towers": "merged"})) == []
+    assert config.problems(config.from_values({"towers": "merged", "gpus": "0,1"}))[0].startswith(
+        "--towers=merged runs on at most 1 device(s)")
+    assert "names a device twice" in config.problems(config.from_values({"gpus": "1,1"}))[0]
     assert config.problems(config.Config()) == []
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import replica
 from replica.inputs import input_pipeline as ip
-from replica.training import train
+from replica.training import checkpoints, train
 from replica.training.optimizer import PaperSGD
 from replica.training.recipe import TrainConfig
 from replica.training.step import set_determinism
@@ -126,15 +126,6 @@ def cli(*args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
-def wait_for_checkpoint(run_dir, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if (run_dir / "checkpoints" / "checkpoint").is_file():
-            return
-        time.sleep(0.2)
-    raise AssertionError("no checkpoint appeared")
-
-
 @pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path):
     proc = cli(f"--run_dir={tmp_path}", "--learning_rate=1e6", "--checkpoint_every=1", "--epochs=1")
@@ -163,23 +154,38 @@ def uninterrupted_losses(tmp_path_factory):
     return [h["loss"] for h in json.loads((run_dir / "history.json").read_text())["train"]]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_killed_or_interrupted_run_resumes_where_it_stopped(tmp_path, sig, uninterrupted_losses):
-    proc = cli(f"--run_dir={tmp_path}", *RESUME_RUN)
-    wait_for_checkpoint(tmp_path)
-    time.sleep(1.0)
+def newest_step(run_dir):
+    found = checkpoints.complete(run_dir / "checkpoints")
+    return checkpoints.step_of(found[-1]) if found else 0
+
+
+def stop_after_a_checkpoint(proc, run_dir, sig, past, timeout=240):
+    """Send `sig` once `proc` has saved a checkpoint beyond step `past` (and run on a little); return the step of
+    the newest checkpoint once it has stopped."""
+    deadline = time.time() + timeout
+    while newest_step(run_dir) <= past:
+        assert time.time() < deadline and proc.poll() is None, "no new checkpoint appeared"
+        time.sleep(0.2)
+    time.sleep(0.5)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
-    if sig == signal.SIGINT:
-        assert proc.returncode == 2 and "rerun the same command to resume" in err
-    stopped_at = int(tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
-                     .get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-    assert 1 <= stopped_at < 12
+    return newest_step(run_dir), proc.returncode, err
+
+
+@pytest.mark.slow
+def test_a_killed_then_interrupted_run_resumes_where_it_stopped_each_time(tmp_path, uninterrupted_losses):
+    """SIGKILL (nothing runs after it) mid-run, then Ctrl-C (SIGINT: the step in flight is checkpointed) in the
+    resumed run; the third command finishes the run, step for step the run that was never stopped."""
+    killed_at, _, _ = stop_after_a_checkpoint(cli(f"--run_dir={tmp_path}", *RESUME_RUN), tmp_path, signal.SIGKILL, 0)
+    assert 1 <= killed_at < 12
+    interrupted_at, code, err = stop_after_a_checkpoint(cli(f"--run_dir={tmp_path}", *RESUME_RUN), tmp_path,
+                                                        signal.SIGINT, killed_at)
+    assert f"at step {killed_at}" in err   # it resumed, not restarted
+    assert code == 2 and "rerun the same command to resume" in err and killed_at < interrupted_at < 12
     proc = cli(f"--run_dir={tmp_path}", *RESUME_RUN)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert f"at step {stopped_at}" in err   # it resumed, not restarted
+    assert f"at step {interrupted_at}" in err
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["steps"] == 12 and results["epochs_completed"] == 3
     # step for step the losses of the uninterrupted run: a lost data position, momentum or learning rate would

@@ -492,7 +492,7 @@ class Photos(ImageData):
                               images["colour"], tf.constant(self.stats.mean_image), self.crop_size)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def finish_windows(pixels, top, left, mirrored, colour, mean_image, size):
     """float32(pixels[top:top+S, left:left+S]) - mean_image[top:top+S, left:left+S], mirrored where asked, plus
     colour, per image: one compiled pass over the batch (XLA fuses the gathers, the cast and the arithmetic)."""

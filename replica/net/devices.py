@@ -10,6 +10,7 @@ import subprocess
 import tensorflow as tf
 from absl import logging
 
+from replica import choices
 from replica.errors import UserError
 
 
@@ -19,17 +20,10 @@ class DeviceError(UserError, ValueError):
 
 def parse_gpus(text):
     """'0,1' -> [0, 1]; a malformed or repeated list is a DeviceError."""
-    parts = [p.strip() for p in str(text).split(",")]
-    if not parts or any(not p.isdigit() for p in parts):
-        raise DeviceError(f"--gpus={text!r} is not a comma-separated list of device indices such as 0,1")
-    ids = [int(p) for p in parts]
-    if len(set(ids)) != len(ids):
-        raise DeviceError(f"--gpus={text!r} names a device twice; name each device once, e.g. --gpus=0,1")
-    return ids
-
-
-def num_towers(towers):
-    return 2 if towers in (2, "2") else 1
+    try:
+        return choices.parse_gpus(text)
+    except ValueError as e:
+        raise DeviceError(str(e)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +47,10 @@ def plan_devices(towers, gpu_ids, physical_gpus):
     towers: 2, 1, "merged" or "grouped"; gpu_ids: indices from --gpus; physical_gpus: how many GPUs exist.
     Two towers take one or two devices (one device runs both towers); the single-device nets take one.
     """
-    n = num_towers(towers)
-    if len(gpu_ids) > n:
-        raise DeviceError(f"--towers={towers} runs on at most {n} device(s) but --gpus names {len(gpu_ids)}; "
-                          f"use --gpus={','.join(map(str, range(n)))}")
+    problem = choices.gpus_problem(towers, ",".join(map(str, gpu_ids)))
+    if problem:
+        raise DeviceError(problem)
+    n = choices.devices_for(towers)
     if physical_gpus >= len(gpu_ids):
         missing = [i for i in gpu_ids if i >= physical_gpus]
         if missing:

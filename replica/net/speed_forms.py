@@ -135,14 +135,14 @@ def _maps(x, rectify):
     return tf.nn.relu(x32) if rectify else x32
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _normalised(x, size, k, alpha, beta, groups, rectify):
     """b = a * u^-beta, in one pass over x, computed in float32 and returned in x's dtype."""
     a32 = _maps(x, rectify)
     return tf.cast(a32 * inverse_power(_denominator(a32, size, k, alpha, groups), beta), x.dtype)
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _gradient_over_denominator(x, g, size, k, alpha, beta, groups, rectify):
     """g * b / u in float32, the part of dL/da that the neighbours share (u recomputed from a: cheaper than
     keeping it)."""
@@ -151,7 +151,7 @@ def _gradient_over_denominator(x, g, size, k, alpha, beta, groups, rectify):
     return tf.cast(g, tf.float32) * a32 * inverse_power(u, beta) / u
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _input_gradient(x, g, shared, size, k, alpha, beta, groups, rectify):
     """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps), in x's dtype; with
     `rectify`, dL/dx: dL/da where x > 0, else 0 (the ReLU's gradient)."""

@@ -125,7 +125,7 @@ class Workers:
         """Run `step` as this worker's replica; return its outputs as plain tensors."""
         strategy = self.strategy
 
-        @tf.function
+        @tf.function(autograph=False)
         def distributed_step(*args):
             outputs = strategy.run(step, args=args)
             return tf.nest.map_structure(lambda o: strategy.experimental_local_results(o)[0], outputs)

@@ -14,7 +14,7 @@ def batch_errors(logits_or_probs, labels):
 
 def make_predict(model):
     """A compiled function: images [B, S, S, 3] or crops [B, 10, S, S, 3] -> class probabilities [B, C]."""
-    @tf.function
+    @tf.function(autograph=False)
     def predict(images):
         if images.shape.rank == 5:   # the 10 crops of each image: average their softmax
             crops = images.shape[1]

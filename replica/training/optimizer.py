@@ -39,7 +39,7 @@ class PaperSGD:
         decays = [self.decays[i] for i in indices]
         momentum = self.momentum
 
-        @tf.function(jit_compile=True)
+        @tf.function(jit_compile=True, autograph=False)
         def update(grads, learning_rate):
             for w, v, grad, decay in zip(weights, velocities, grads, decays):
                 step = grad + decay * w if decay else grad

@@ -32,7 +32,7 @@ def make_train_step(model, optimizer, seed=0, grad_reducer=None, jit_compile=Fal
     """
     variables = model.trainable_variables
 
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile, autograph=False)
     def train_step(images, labels, step, learning_rate):
         dropout_seed = tf.stack([tf.constant(seed, tf.int64), step])
         if network_input is not None:
