@@ -8,6 +8,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=relu_in_lrn         # a ReLU op before the LRN vs inside its passes
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
+  python experiments/speed_trials.py --trial=bias_gradient --step_precision=mixed_bfloat16   # cast + sum, or fused
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
 
 A step trial is paired: the variants are built in one process and timed in alternating rounds of a few steps, so
@@ -24,7 +25,7 @@ from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
-                                   "conv1_kernel_gradient", "all"],
+                                   "conv1_kernel_gradient", "bias_gradient", "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
@@ -117,6 +118,21 @@ def lrn_elementwise_by_xla(x, size, k, alpha, beta, groups=1):
     import tensorflow as tf
     return lrn_by_band_matmuls(x, size, k, alpha, beta, groups,
                                elementwise=lambda f: tf.function(f, jit_compile=True))
+
+
+def bias_add_summed_by_xla(x, bias):
+    """speed_forms.bias_add whose bias gradient (dy cast to float32 and summed over all but the last axis) is one
+    XLA-compiled pass: the cast is fused into the sum instead of writing a float32 copy of dy."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True, autograph=False)
+    def summed(dy):
+        return tf.reduce_sum(tf.cast(dy, tf.float32), list(range(len(dy.shape) - 1)))
+
+    @tf.custom_gradient
+    def add(x, bias):
+        return tf.nn.bias_add(x, bias), lambda dy: (dy, tf.cast(summed(dy), bias.dtype))
+    return add(x, bias)
 
 
 # ---- timing ----
@@ -300,6 +316,13 @@ def conv1_kernel_gradient_trial():
         say(f"  {name:44} {1000 * time_op(form):6.1f}")
 
 
+def bias_gradient_trial():
+    from replica.net import speed_forms
+    report_steps(f"The bias gradients in a {FLAGS.step_precision} net", paired_steps({
+        "dy cast to float32, then summed (now)": lambda: patched(),
+        "cast and sum in one XLA pass": lambda: patched(speed_forms, bias_add=bias_add_summed_by_xla)}))
+
+
 DEVICES = None
 LINES = []
 
@@ -325,7 +348,8 @@ def main(argv):
     precision.configure(FLAGS.step_precision)
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
               "lrn_casts": lrn_casts_trial, "relu_in_lrn": relu_in_lrn_trial,
-              "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial}
+              "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial,
+              "bias_gradient": bias_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):
             trial()

@@ -13,9 +13,9 @@ def test_union_counts_overlapping_intervals_once():
 
 
 def test_the_busier_device_is_found_busier(two_devices):
-    """Device 0 multiplies 1024^2 matrices, device 1 matrices 8x smaller in work: a mix-up of the devices, or of
+    """Device 0 multiplies 1024^2 matrices, device 1 matrices 64x smaller in work: a mix-up of the devices, or of
     the ops attributed to them, shows as device 1 busier or as one device missing."""
-    big, small = (tf.random.normal([n, n]) for n in (1024, 512))
+    big, small = (tf.random.normal([n, n]) for n in (1024, 256))
 
     @tf.function
     def unequal():
