@@ -1,7 +1,7 @@
 """A bring-up check for a machine: what a user needs to trust a new box, in one report to paste into a bug report.
 
   python experiments/device_check.py           # on whatever devices the machine has (under 10 min on one modern GPU)
-  python experiments/device_check.py --quick   # small sizes: the whole check in about a minute on a 2-core CPU
+  python experiments/device_check.py --quick   # small sizes: the whole check in under 2 minutes on a 2-core CPU
 
 Writes experiments/results/device_check_<host>.md and .json (or into --out_dir):
 1. the devices found (name, memory, compute capability), TensorFlow's build (CUDA, cuDNN), and the layout that
@@ -31,7 +31,7 @@ from experiments import benchmark  # noqa: E402  (its flags: --steps, --warmup, 
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Small sizes (32x32 geometry, batch 32; precisions other than float32 on the towers "
-                  "only): about a minute on a 2-core CPU.")
+                  "only): under 2 minutes on a 2-core CPU.")
 flags.DEFINE_string("out_dir", None, "Where to write the report (default experiments/results).")
 
 TOLERANCE = 1e-4   # relative, on the logits: float32 sums in another order (the tests' tolerance)
