@@ -36,18 +36,22 @@ def parse_gpus(text):
     return ids
 
 
-def gpus_problem(towers, text):
-    """Why `--gpus=text` cannot work for `--towers=towers` on any machine, or None (whether the devices exist is
-    the machine's to say: replica.net.devices)."""
-    try:
-        ids = parse_gpus(text)
-    except ValueError as e:
-        return str(e)
+def too_many_devices(towers, ids):
+    """Why `ids` are more devices than `--towers=towers` can use, or None."""
     n = devices_for(towers)
     if len(ids) > n:
         return (f"--towers={towers} runs on at most {n} device(s) but --gpus names {len(ids)}; "
                 f"use --gpus={','.join(map(str, range(n)))}")
     return None
+
+
+def gpus_problem(towers, text):
+    """Why `--gpus=text` cannot work for `--towers=towers` on any machine, or None (whether the devices exist is
+    the machine's to say: replica.net.devices)."""
+    try:
+        return too_many_devices(towers, parse_gpus(text))
+    except ValueError as e:
+        return str(e)
 
 
 def default_gpus(towers):

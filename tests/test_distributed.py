@@ -1,8 +1,6 @@
 """Two worker processes on 127.0.0.1, each with two logical CPU devices, train as one model."""
 import json
 import socket
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,7 +13,7 @@ from replica.inputs import input_pipeline as ip
 from replica.training import train
 from replica.training.recipe import TrainConfig
 from replica.training.step import set_determinism
-from tests.conftest import REPO
+from tests.conftest import Background
 
 pytestmark = pytest.mark.slow   # worker processes on loopback
 
@@ -38,10 +36,8 @@ def start_workers(run_dir, hosts, *args, only=None):
     for index in range(len(hosts.split(","))):
         if only is not None and index != only:
             continue
-        procs[index] = subprocess.Popen(
-            [sys.executable, "run_experiment.py", *COMMON, "--workers=2", f"--worker_hosts={hosts}",
-             f"--task_index={index}", f"--run_dir={run_dir}", *args],
-            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        procs[index] = Background(["run_experiment.py", *COMMON, "--workers=2", f"--worker_hosts={hosts}",
+                                   f"--task_index={index}", f"--run_dir={run_dir}", *args])
     return procs
 
 
@@ -94,7 +90,7 @@ def test_a_killed_worker_fails_its_peer_in_bounded_time_and_the_job_resumes(tmp_
     procs = start_workers(run_dir, hosts, "--checkpoint_every=1", "--epochs=3")
     deadline = time.time() + 240
     while not (run_dir / "checkpoints" / "checkpoint").is_file():
-        assert time.time() < deadline and procs[0].poll() is None, procs[0].stderr.read()[-2000:]
+        assert time.time() < deadline and procs[0].poll() is None, procs[0].output()[1][-2000:]
         time.sleep(0.2)
     time.sleep(1.0)
     procs[1].kill()

@@ -2,8 +2,6 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -17,7 +15,7 @@ from replica.training.optimizer import PaperSGD
 from replica.training.recipe import TrainConfig
 from replica.training.step import set_determinism
 from replica.training.stopping import Interrupted
-from tests.conftest import REPO
+from tests.conftest import Background
 
 SMALL = dict(batch_size=16, eval_batch_size=64, eval_limit=32, log_every=1, final_ten_crop=False)
 pytestmark = pytest.mark.usefixtures("op_determinism")   # the same seed must give the same losses
@@ -119,11 +117,10 @@ def test_learning_rate_drops_when_validation_error_stalls(small_data, tmp_path):
     assert bool(trainer.state.finished.numpy())
 
 
-def cli(*args, **kwargs):
+def cli(*args):
     base = ["--train_limit=64", "--batch_size=16", "--eval_limit=32", "--log_every=1", "--noten_crop",
             "--deterministic"]
-    return subprocess.Popen([sys.executable, "run_experiment.py", *base, *args], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return Background(["run_experiment.py", *base, *args])
 
 
 @pytest.mark.slow

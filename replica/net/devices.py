@@ -47,7 +47,7 @@ def plan_devices(towers, gpu_ids, physical_gpus):
     towers: 2, 1, "merged" or "grouped"; gpu_ids: indices from --gpus; physical_gpus: how many GPUs exist.
     Two towers take one or two devices (one device runs both towers); the single-device nets take one.
     """
-    problem = choices.gpus_problem(towers, ",".join(map(str, gpu_ids)))
+    problem = choices.too_many_devices(towers, gpu_ids)
     if problem:
         raise DeviceError(problem)
     n = choices.devices_for(towers)
