@@ -46,6 +46,8 @@ flags.DEFINE_integer("cores_per_device", 0, "CPU only: simulate devices of this 
                      "device gets every core, two logical devices share them). --towers=1 --cores_per_device=1 is "
                      "the one-GPU net on one device of the same size as each of the towers' two.")
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
+flags.DEFINE_integer("matmul_size", 4096, "n of the reference n^3 matmul (a smaller one runs below the machine's "
+                     "rate: only for a quick run that checks the script).")
 
 
 def matmul_gflops(devices, n=4096, repeats=10, dtype="float32"):
@@ -313,10 +315,10 @@ def main(argv):
     towers_devices = devices_lib.tower_devices(towers_value(FLAGS.towers), default_gpus(FLAGS.towers))
     from replica.net import precision
     in_force = precision.configure(FLAGS.precision)
-    peak_float32 = matmul_gflops(towers_devices)
+    peak_float32 = matmul_gflops(towers_devices, n=FLAGS.matmul_size)
     print(f"float32 matmul: {peak_float32:.1f} GFLOP/s", flush=True)
     compute = precision.compute_dtype(FLAGS.precision).name
-    peak = peak_float32 if compute == "float32" else matmul_gflops(towers_devices, dtype=compute)
+    peak = peak_float32 if compute == "float32" else matmul_gflops(towers_devices, n=FLAGS.matmul_size, dtype=compute)
     if compute != "float32":
         print(f"{compute} matmul: {peak:.1f} GFLOP/s", flush=True)
     data = None

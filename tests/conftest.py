@@ -1,11 +1,31 @@
 """Every test process sees the CPU as two logical devices, the simulated pair of GPUs."""
+import atexit
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log: fatal lines only. Its errors reach the tests as Python exceptions; what it logs besides is
+# noise here, above all an error line per function loaded from the compile cache below about CPU features that XLA
+# compares by name ("+prefer-no-scatter is not supported on the host machine"), even on the machine that compiled it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def share_one_xla_compile_cache():
+    """One on-disk cache of XLA's compiled functions (the LRN's passes, the update, the photos' device pass) for the
+    whole test run: its workers and the ~50 processes its tests start compile each function once per run rather than
+    once per process. Only the compilation is cached, keyed by the function's graph: the code that runs is the same.
+    The main pytest process makes the folder and removes it at exit; its workers and their processes inherit it."""
+    if "TF_XLA_FLAGS" in os.environ:   # a worker (the main process set it), or flags chosen by whoever runs the tests
+        return
+    folder = tempfile.mkdtemp(prefix="replica-tests-xla-cache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={folder}"
+
+
+share_one_xla_compile_cache()
 
 import pytest  # noqa: E402
 
@@ -51,3 +71,14 @@ class Background(subprocess.Popen):
         """(stdout, stderr) once the process has ended, as Popen's."""
         self.wait(timeout)
         return self.output()
+
+
+# The files whose tests take longest (each is one worker's unit under --dist loadfile), longest first: sent to the
+# workers before the short files, they do not leave one worker busy at the end while the other waits.
+LONGEST_FILES = ("test_train.py", "test_experiments.py", "test_faults.py", "test_distributed.py", "test_serving.py",
+                 "test_gpu_path.py", "test_pretrained.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: k for k, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: each file's own order is kept

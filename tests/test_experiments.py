@@ -70,7 +70,7 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
 def test_benchmark_prints_and_writes_its_figures(tmp_path):
     out = tmp_path / "bench.json"
     run_script("benchmark", "--input_size=32", "--batch_size=8", "--steps=1", "--warmup=1", "--repeats=2",
-               "--noinference", "--data=cifar10", "--profile_ops=5", f"--json={out}")
+               "--noinference", "--data=cifar10", "--profile_ops=5", "--matmul_size=1024", f"--json={out}")
     figures = json.loads(out.read_text())
     assert figures["matmul_gflops"] > 1 and 0 < figures["roofline_fraction"] < 2
     assert figures["train_gflop_per_image"] == pytest.approx(6 * 247.0e6 / 1e9, rel=0.01)
