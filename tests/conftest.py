@@ -13,6 +13,22 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def write_test_files_to_memory(folder="/dev/shm", room_gb=8):
+    """The tests' folders (tmp_path, tempfile, the processes they start) on the RAM filesystem when it has room: the
+    tests write full checkpoints (about 290 MB each for the 32x32 net, several GB over the run), whose disk writes
+    were most of the suite's system time and waits. Unless TMPDIR is set already (by whoever runs the tests, or in a
+    worker by the main pytest process). pytest removes its folders when every test passes, as on disk."""
+    if "TMPDIR" in os.environ or not os.access(folder, os.W_OK) or shutil.disk_usage(folder).free < room_gb * 2 ** 30:
+        return
+    tests_folder = pathlib.Path(folder) / f"replica-tests-{os.getuid()}"
+    tests_folder.mkdir(exist_ok=True)
+    os.environ["TMPDIR"] = str(tests_folder)
+    tempfile.tempdir = None   # tempfile reads TMPDIR again
+
+
+write_test_files_to_memory()
+
+
 def share_one_xla_compile_cache():
     """One on-disk cache of XLA's compiled functions (the LRN's passes, the update, the photos' device pass) for the
     whole test run: its workers and the ~50 processes its tests start compile each function once per run rather than
