@@ -51,7 +51,7 @@ def main(argv):
     import numpy as np
     import replica
     from replica.inputs import input_pipeline
-    from replica.training import runs
+    from replica.training import evaluate, runs
     from experiments import report
     devices = replica.split_cpu(2)
     if FLAGS.quick:
@@ -65,13 +65,11 @@ def main(argv):
     data = input_pipeline.load_data(config["dataset"], config["data_dir"], eval_limit=queries)
     train_f, train_y, train_x = features_of(model, data, "train", train_count)
     test_f, test_y, test_x = features_of(model, data, "eval", queries)
-    # squared Euclidean distances, |a|^2 - 2ab + |b|^2
-    d = (test_f ** 2).sum(1)[:, None] - 2 * test_f @ train_f.T + (train_f ** 2).sum(1)[None, :]
+    d = evaluate.squared_distances(test_f, train_f)
     nearest = np.argsort(d, axis=1)[:, :FLAGS.neighbours]
     same = (train_y[nearest] == test_y[:, None]).mean()
     chance = float(np.mean([(train_y == y).mean() for y in test_y]))
-    pixel_d = ((test_x.reshape(len(test_x), -1).astype(np.float32)[:, None] -
-                train_x.reshape(len(train_x), -1).astype(np.float32)[None]) ** 2).sum(-1) if queries <= 100 else None
+    pixel_d = evaluate.squared_distances(test_x, train_x) if queries <= 100 else None
     rows = [{"measure": f"neighbours sharing the query's class (of {FLAGS.neighbours})", "fc7 (ours)": same,
              "chance": chance, "paper": "semantically similar (Fig. 4, by eye)"}]
     if pixel_d is not None:

@@ -171,3 +171,15 @@ def test_a_claim_about_every_run_agrees_only_when_every_run_shows_it():
     entry = {**claims.judge_each_run({0: True}), "claim": "towers specialise", "paper": "every run", "ours": "1 of 1",
              "command": "python x.py", "result_files": ["r.md"]}
     assert claims.row("k", entry) == "| towers specialise | every run | 1 of 1 | agrees | `python x.py` | `r.md` |"
+
+
+def test_retrieval_distances_equal_the_direct_sum_of_squares_even_for_uint8_photos():
+    """Fig. 4's neighbours: |a|^2 - 2ab + |b|^2 must equal sum((a - b)^2), and uint8 pixels must not wrap."""
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 256, (7, 4, 4, 3), dtype=np.uint8), rng.integers(0, 256, (11, 4, 4, 3), dtype=np.uint8)
+    direct = ((a.reshape(7, -1).astype(np.int64)[:, None] - b.reshape(11, -1).astype(np.int64)[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(evaluate.squared_distances(a, b), direct)
+    features = rng.normal(size=(5, 64)).astype(np.float32)
+    d = evaluate.squared_distances(features, features)
+    np.testing.assert_allclose(np.diag(d), 0, atol=1e-9)
+    assert (np.argsort(d, 1)[:, 0] == np.arange(5)).all()   # each row's nearest is itself

@@ -45,3 +45,10 @@ def features(model, images, layer="fc7"):
     ends = model.endpoints(images, training=False)
     parts = [ends[model.layer_name(layer, t)] for t in model.towers]
     return np.concatenate([p.numpy() for p in parts], axis=-1)
+
+
+def squared_distances(a, b):
+    """The squared Euclidean distance of every row of `a` to every row of `b` (each flattened: fc7 features or
+    photos), in float64, as |a|^2 - 2ab + |b|^2: Fig. 4's neighbours without a (len(a), len(b), size) array."""
+    a, b = (np.asarray(x, np.float64).reshape(len(x), -1) for x in (a, b))
+    return (a ** 2).sum(1)[:, None] - 2 * a @ b.T + (b ** 2).sum(1)[None, :]
