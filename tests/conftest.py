@@ -1,4 +1,5 @@
-"""Every test process sees the CPU as two logical devices, the simulated pair of GPUs."""
+"""What every test process shares: the CPU as two logical devices (the simulated pair of GPUs), its folders on the
+RAM filesystem, one XLA compile cache for the run, and helpers for the tests' background processes."""
 import atexit
 import os
 import pathlib
