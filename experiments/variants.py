@@ -96,6 +96,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     """Train one variant with one seed (or reuse its finished run); return its results (replica.training.train's
     results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
     from replica.inputs import input_pipeline
+    from replica.net import speed_forms
     from replica.training import runs, train
     from replica.training.recipe import TrainConfig
     from replica.training.step import set_determinism
@@ -124,9 +125,9 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     from replica.net import precision
     precision.configure(variant.get("model", {}).get("precision", "float32"))   # float32 that is float32, etc.
     data = input_pipeline.load_data(**data_arguments)
-    model = build_variant(variant, devices)
     start = time.time()
-    results = train.Trainer(model, data, run_dir, config).train()
+    with speed_forms.custom_gradients_released():   # the next variant's net does not keep this one's weights
+        results = train.Trainer(build_variant(variant, devices), data, run_dir, config).train()
     results["wall_seconds"] = time.time() - start
     results["made_by"] = (f"`python {' '.join(sys.argv)}`, "
                           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")

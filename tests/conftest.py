@@ -102,16 +102,8 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(autouse=True)
-def forget_traced_custom_gradients():
-    """tf.custom_gradient (the speed forms, the LRN) traced inside a tf.function registers its gradient under a new
-    name in TensorFlow's global gradient registry and never removes it, and the registered closure holds the traced
-    graph and through it every weight of the net. A training process traces one net and never notices; a test
-    worker traces hundreds and grew by about 300 MB a net, 10 GB over the suite. The entries a test added are
-    forgotten once it has ended (its functions are traced by then; a later trace registers its own)."""
-    from tensorflow.python.framework import ops
-    registry = ops._gradient_registry._registry
-    before = set(registry)
-    yield
-    for name in set(registry) - before:
-        if name.startswith("CustomGradient-"):
-            del registry[name]
+def custom_gradients_released():
+    """Each test's nets are freed when it ends (a worker otherwise grew by 10 GB over the suite)."""
+    from replica.net import speed_forms
+    with speed_forms.custom_gradients_released():
+        yield

@@ -10,10 +10,30 @@
 
 Each form's gain, and the command that measures it again, is in docs/performance.md. `FORMS` is the one seam
 through which experiments/speed_trials.py swaps a form for its alternatives; tests/test_layers.py checks every form
-against TensorFlow's plain ops.
+against TensorFlow's plain ops. `custom_gradients_released` frees what their gradients keep after a net is done with.
 """
+import contextlib
+
 import keras
 import tensorflow as tf
+
+
+@contextlib.contextmanager
+def custom_gradients_released():
+    """Forget, on leaving, the gradients that tf.custom_gradient registered inside: traced in a tf.function, each of
+    these forms registers its gradient under a new name in TensorFlow's global registry and never removes it, and
+    the closure holds the traced graph and through it every weight of the net. A process that trains one net never
+    notices; one that trains several (an experiment's variants, a test worker) kept every earlier net's weights,
+    about 300 MB a 32x32 net. Use around a net's whole life: its functions are traced by the end."""
+    from tensorflow.python.framework import ops
+    registry = ops._gradient_registry._registry   # no public API removes a registered gradient
+    before = set(registry)
+    try:
+        yield
+    finally:
+        for name in set(registry) - before:
+            if name.startswith("CustomGradient-"):
+                del registry[name]
 
 
 def batch_matmul_input_gradient(dy, w):
