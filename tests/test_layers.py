@@ -165,3 +165,17 @@ def test_conv_gradients_equal_keras_own_and_put_the_input_gradient_first():
     nodes = {node.op.replace("_MklNative", ""): node for graph in metadata.function_graphs
              for partition in graph.partition_graphs for node in partition.node}
     assert "^" + nodes["Conv2DBackpropInput"].name in nodes["Conv2DBackpropFilter"].input
+
+
+def test_custom_gradients_traced_inside_are_forgotten_on_leaving():
+    """speed_forms.custom_gradients_released: what a traced custom gradient registers globally (and with it the
+    traced graph) is gone once the net's life is over, so an experiment's next variant does not keep this one."""
+    from tensorflow.python.framework import ops
+    from replica.net import speed_forms
+    registry = ops._gradient_registry._registry
+    before = set(registry)
+    with speed_forms.custom_gradients_released():
+        traced = tf.function(lambda x: speed_forms.cross_map_norm(x, 5, 2.0, 1e-4, 0.75))
+        traced(tf.ones([1, 2, 2, 8]))
+        assert any(name.startswith("CustomGradient-") for name in set(registry) - before)
+    assert set(registry) == before
