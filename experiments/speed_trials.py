@@ -7,6 +7,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=lrn_casts --step_precision=mixed_bfloat16   # casts around the LRN or in it
   python experiments/speed_trials.py --trial=relu_in_lrn         # a ReLU op before the LRN vs inside its passes
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
+  python experiments/speed_trials.py --trial=exchange_gradient --towers=2   # kernel gradients after the exchange's
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=bias_gradient --step_precision=mixed_bfloat16   # cast + sum, or fused
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
@@ -25,7 +26,7 @@ from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
-                                   "conv1_kernel_gradient", "bias_gradient", "all"],
+                                   "exchange_gradient", "conv1_kernel_gradient", "bias_gradient", "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
@@ -150,37 +151,60 @@ def time_op(function, calls=15):
     return statistics.median(times)
 
 
-def paired_steps(variants):
-    """variants: {name: () -> a `patched` context}; each variant's step is built and traced inside its context.
-    Returns {name: [images/s of each round]}: the variants' training steps timed in alternating rounds."""
+def step_arguments():
+    """One batch of synthetic 227x227 images and labels, a step number and a learning rate: a step's arguments."""
     import tensorflow as tf
+    return (tf.random.normal([FLAGS.batch_size, 227, 227, 3], stddev=50.0),
+            tf.random.uniform([FLAGS.batch_size], maxval=1000, dtype=tf.int64), tf.constant(0, tf.int64),
+            tf.constant(1e-5))
+
+
+def with_variant(build, use):
+    """use(step): a variant's training step, built inside its `patched` context (build: () -> the context) and
+    handed to `use` while the context is in force, so that the step's first call traces the variant's code."""
     import replica
     from replica.training.optimizer import PaperSGD
     from replica.training.step import make_train_step
     from replica.choices import towers_value
-    x = tf.random.normal([FLAGS.batch_size, 227, 227, 3], stddev=50.0)
-    y = tf.random.uniform([FLAGS.batch_size], maxval=1000, dtype=tf.int64)
-    step_number, learning_rate = tf.constant(0, tf.int64), tf.constant(1e-5)
-    steps = {}
-    for name, build in variants.items():
-        with build() as apply:
-            model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227,
-                                        precision=FLAGS.step_precision)
-            optimizer = PaperSGD(model.trainable_variables)
-            if apply is not None:
-                optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
-            steps[name] = make_train_step(model, optimizer)
-            for _ in range(2):   # trace and warm up while the variant's code is in force
-                steps[name](x, y, step_number, learning_rate)[0].numpy()
+    with build() as apply:
+        model = replica.build_model(towers_value(FLAGS.towers), num_classes=1000, devices=DEVICES, input_size=227,
+                                    precision=FLAGS.step_precision)
+        optimizer = PaperSGD(model.trainable_variables)
+        if apply is not None:
+            optimizer.apply = lambda grads, lr, optimizer=optimizer: apply(optimizer, grads, lr)
+        return use(make_train_step(model, optimizer))
+
+
+def paired_steps(variants):
+    """variants: {name: () -> a `patched` context}; each variant's step is built and traced inside its context.
+    Returns {name: [images/s of each round]}: the variants' training steps timed in alternating rounds."""
+    args = step_arguments()
+
+    def warmed_up(step):
+        for _ in range(2):   # trace and warm up
+            step(*args)[0].numpy()
+        return step
+    steps = {name: with_variant(build, warmed_up) for name, build in variants.items()}
     rates = {name: [] for name in steps}
     for _ in range(FLAGS.rounds):
         for name, step in steps.items():
             start = time.perf_counter()
             for _ in range(FLAGS.steps):
-                out = step(x, y, step_number, learning_rate)
+                out = step(*args)
             out[0].numpy()
             rates[name].append(FLAGS.batch_size * FLAGS.steps / (time.perf_counter() - start))
     return rates
+
+
+def report_waiting(variants):
+    """Each variant's devices' waiting: the fraction of a step each device was idle (replica.perf.profiling), from
+    two profiled steps of a fresh step function per variant."""
+    from replica.perf import profiling
+    args = step_arguments()
+    for name, build in variants.items():
+        times = with_variant(build, lambda step: profiling.device_times(step, lambda: args, calls=2))
+        say(f"  {name:44} idle: " + ", ".join(f"{device} {100 * figures['idle_fraction']:.1f}%"
+                                               for device, figures in times["devices"].items()))
 
 
 class patched:
@@ -254,6 +278,17 @@ def gradient_order_trial():
                  "towers sit on two devices: model.orders_gradients)", paired_steps({
                      "in any order": lambda: patched(model, orders_gradients=lambda devices: False),
                      "input gradient first": lambda: patched(model, orders_gradients=lambda devices: True)}))
+
+
+def exchange_gradient_trial():
+    from replica.net import speed_forms
+    variants = {"the input gradient (earlier form)": lambda: patched(
+                    speed_forms.FORMS, kernel_gradient_waits_for=lambda input_gradient, parts: [input_gradient]),
+                "each tower's part of it, cut (now)": lambda: patched()}
+    report_steps("What each layer's kernel gradient waits for when the towers sit on two devices",
+                 paired_steps(variants))
+    say("The time each device waited, of two profiled steps:")
+    report_waiting(variants)
 
 
 def lrn_trial():
@@ -348,7 +383,8 @@ def main(argv):
     precision.configure(FLAGS.step_precision)
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
               "lrn_casts": lrn_casts_trial, "relu_in_lrn": relu_in_lrn_trial,
-              "gradient_order": gradient_order_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial,
+              "gradient_order": gradient_order_trial, "exchange_gradient": exchange_gradient_trial,
+              "conv1_kernel_gradient": conv1_kernel_gradient_trial,
               "bias_gradient": bias_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):

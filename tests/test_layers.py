@@ -110,61 +110,75 @@ def test_the_relu_inside_the_lrn_is_the_relu_then_the_lrn(dtype, groups):
     np.testing.assert_array_equal(layers.rectified_response_norm(z, "none").numpy(), tf.nn.relu(z).numpy())
 
 
-def test_dense_gradients_equal_keras_own():
-    """The fc layers' reordered backward pass (speed_forms.matmul) gives Keras' Dense gradients."""
+def towers_parts(x):
+    """x's maps as two towers' parts (an exchange's input) and as the one tensor a plain layer reads."""
+    return [x[..., :3], x[..., 3:]], x
+
+
+def gradients_of(layer, inputs, weights, call=None):
+    """d(sum(relu(call(inputs)) * weights)) / d(inputs, layer's kernel, bias), the inputs' as one array; `call`:
+    the layer itself unless given."""
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(tf.nn.relu((call or layer)(inputs)) * weights)
+    grads = tape.gradient(loss, [inputs, layer.kernel, layer.bias])
+    joined = np.concatenate([g.numpy() for g in grads[0]], -1) if isinstance(inputs, list) else grads[0].numpy()
+    return [joined, grads[1].numpy(), grads[2].numpy()]
+
+
+def test_dense_reads_both_towers_maps_flattened_and_gives_keras_own_gradients():
+    """An fc layer reading both towers' pool5 (speed_forms.matmul: parts joined, flattened in NHWC order, backward
+    through BatchMatMul, kernel gradient after the split) computes Keras' Dense of the flattened concatenation."""
     rng = np.random.default_rng(4)
-    x = tf.constant(rng.normal(size=(8, 40)).astype(np.float32))
-    ours = layers.dense("fc6", 24)
-    ours.build(x.shape)
+    parts, x = towers_parts(tf.constant(rng.normal(size=(8, 2, 2, 10)).astype(np.float32)))
+    ours = layers.dense("fc6", 24, input_gradient_first=True)
+    ours.build([p.shape for p in parts])
     keras_dense = tf.keras.layers.Dense(24)
-    keras_dense.build(x.shape)
+    keras_dense.build((8, 40))
     keras_dense.set_weights([rng.normal(size=(40, 24)).astype(np.float32), rng.normal(size=24).astype(np.float32)])
     ours.set_weights(keras_dense.get_weights())
     weights = tf.constant(rng.normal(size=(8, 24)).astype(np.float32))
-    grads = []
-    for layer in (keras_dense, ours):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(layer(x) * weights)
-        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.kernel, layer.bias])])
-    for want, got in zip(*grads):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    def flattened(x):
+        return keras_dense(tf.reshape(x, [8, -1]))
+    np.testing.assert_allclose(ours(parts).numpy(), flattened(x).numpy(), rtol=1e-5, atol=1e-5)
+    for want, got in zip(gradients_of(keras_dense, x, weights, flattened), gradients_of(ours, parts, weights)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_conv_gradients_equal_keras_own_and_put_the_input_gradient_first():
-    """A conv layer with input_gradient_first (speed_forms.convolve_input_gradient_first) gives Keras' Conv2D gradients,
-    and in a compiled step its kernel gradient waits for the input gradient, which the layer below and the other
-    tower wait for."""
+def executed_nodes(function):
+    """{op type without the oneDNN prefix: node} of the graph the runtime executes (after grappler and the oneDNN
+    rewrite) for a tf.function of no arguments."""
+    context.enable_run_metadata()
+    try:
+        function()
+        metadata = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    return {node.op.replace("_MklNative", ""): node for graph in metadata.function_graphs
+            for partition in graph.partition_graphs for node in partition.node}
+
+
+@pytest.mark.parametrize("towers", [1, 2])
+def test_conv_gradients_equal_keras_own_and_the_kernel_gradient_waits_for_each_towers_part(towers):
+    """A conv layer with input_gradient_first (speed_forms.convolve_input_gradient_first) gives Keras' Conv2D
+    gradients, and in a compiled step its kernel gradient waits for the input gradient, split into each tower's part
+    when it reads two (the layer below and the other tower wait for those)."""
     rng = np.random.default_rng(5)
-    x = tf.constant(rng.normal(size=(2, 9, 9, 8)).astype(np.float32))
+    parts, x = towers_parts(tf.constant(rng.normal(size=(2, 9, 9, 8)).astype(np.float32)))
+    inputs = parts if towers == 2 else x
     ours = layers.conv("conv3", 6, 3, input_gradient_first=True)
-    ours.build(x.shape)
+    ours.build([p.shape for p in parts] if towers == 2 else x.shape)
     keras_conv = tf.keras.layers.Conv2D(6, 3, padding="same")
     keras_conv.build(x.shape)
     keras_conv.set_weights(ours.get_weights())
     weights = tf.constant(rng.normal(size=(2, 9, 9, 6)).astype(np.float32))
-
-    def loss_of(layer):
-        return tf.reduce_sum(tf.nn.relu(layer(x)) * weights)
-    grads = []
-    for layer in (keras_conv, ours):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = loss_of(layer)
-        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.kernel, layer.bias])])
-    for want, got in zip(*grads):
+    for want, got in zip(gradients_of(keras_conv, x, weights), gradients_of(ours, inputs, weights)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
-    # in the graph the runtime executes (after grappler and the oneDNN rewrite)
-    context.enable_run_metadata()
-    try:
-        tf.function(lambda: tf.gradients(loss_of(ours), [x, ours.kernel]))()
-        metadata = context.export_run_metadata()
-    finally:
-        context.disable_run_metadata()
-    nodes = {node.op.replace("_MklNative", ""): node for graph in metadata.function_graphs
-             for partition in graph.partition_graphs for node in partition.node}
-    assert "^" + nodes["Conv2DBackpropInput"].name in nodes["Conv2DBackpropFilter"].input
+    nodes = executed_nodes(tf.function(lambda: tf.gradients(tf.reduce_sum(ours(inputs) * weights),
+                                                            tf.nest.flatten([inputs, ours.kernel]))))
+    waits_for = nodes["SplitV" if towers == 2 else "Conv2DBackpropInput"]
+    assert "^" + waits_for.name in nodes["Conv2DBackpropFilter"].input
 
 
 def test_custom_gradients_traced_inside_are_forgotten_on_leaving():

@@ -213,7 +213,7 @@ class AlexNet(keras.Model):
             with self.on_tower(t), tf.name_scope(self.layer_name("norm" + layer[-1], t)):   # Caffe's norm1/norm2
                 if self.lrn == "caffe" and len(xs) > 1:
                     width = xs[t].shape[-1]
-                    return L.local_response_norm(exchange(xs, t), "caffe")[..., t * width:(t + 1) * width]
+                    return L.local_response_norm(tf.concat(xs, -1), "caffe")[..., t * width:(t + 1) * width]
                 if rectify:
                     return L.rectified_response_norm(xs[t], self.lrn, self.lrn_groups)
                 return L.local_response_norm(xs[t], self.lrn, self.lrn_groups)
@@ -223,11 +223,6 @@ class AlexNet(keras.Model):
                 x = L.max_pool(x, self.pooling, self.geometry.pool_padding)
                 out[self.layer_name("pool" + layer[-1], t)] = x
                 return x
-
-        def exchange(xs, t):
-            """What tower t's layer sees at an exchange point: [tower 0, tower 1] concatenated on its device."""
-            with self.on_tower(t):
-                return xs[0] if len(xs) == 1 else tf.concat(xs, axis=-1)
 
         def fc_block(layer, t, x, index):
             with self.on_tower(t):
@@ -244,7 +239,7 @@ class AlexNet(keras.Model):
             with self.on_tower(t):
                 xs.append(tf.pad(images, [[0, 0], [0, pad], [0, pad], [0, 0]]) if pad else images)
         for layer in self.built_layers[:-1]:   # conv1 ... fc7 of every tower, top to bottom (paper.TOPOLOGY)
-            seen = [exchange(xs, t) if layer.sees == "both" else xs[t] for t in self.towers]
+            seen = [xs if layer.sees == "both" else xs[t] for t in self.towers]   # both: joined by the layer
             if layer.kind == "conv":
                 fused = layer.lrn and self.relu_inside_lrn   # the ReLU applied by the LRN's passes
                 xs = [convolve(layer.name, t, seen[t], fused) for t in self.towers]
@@ -253,16 +248,10 @@ class AlexNet(keras.Model):
                 if layer.pool:
                     xs = [pool(layer.name, t, xs[t]) for t in self.towers]
                 continue
-            if layer.name == "fc6":   # pool5 of both towers, 6x6x(128 + 128), flattened in NHWC order
-                seen = [self._flatten(x, t) for t, x in zip(self.towers, seen)]
             xs = [fc_block(layer.name, t, seen[t], int(layer.name[2:])) for t in self.towers]
         with self.on_tower(0):
-            out["fc8"] = tf.cast(self.fc8(exchange(xs, 0)), tf.float32)   # the softmax and loss in float32
+            out["fc8"] = tf.cast(self.fc8(xs), tf.float32)   # the softmax and loss in float32
         return out
-
-    def _flatten(self, x, tower):
-        with self.on_tower(tower):
-            return tf.reshape(x, [tf.shape(x)[0], -1])
 
 
 def build_model(towers=2, num_classes=paper.NUM_CLASSES, devices=None, input_size=paper.INPUT_SIZE, lrn="paper",

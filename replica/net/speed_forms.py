@@ -15,6 +15,7 @@ against TensorFlow's plain ops. `custom_gradients_released` frees what their gra
 import contextlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -42,45 +43,73 @@ def batch_matmul_input_gradient(dy, w):
 
 
 FORMS = {"fc_input_gradient": batch_matmul_input_gradient,   # read when a step is traced
+         "kernel_gradient_waits_for": lambda input_gradient, parts: parts,   # each tower's part, cut and sent
          "relu_then_lrn": lambda x, *constants: rectified_cross_map_norm(x, *constants)}
 
 
-def matmul(x, w, input_gradient_first=False):
-    """x @ w, whose input gradient dy @ w^T goes through BatchMatMul (a batch of one) rather than MatMul: the same
-    sums, but oneDNN's MatMul multiplies by a transposed weight slowly (docs/performance.md).
-    input_gradient_first: the weight gradient waits for the input gradient (see `convolve_input_gradient_first`)."""
+def join(parts, rows=False):
+    """What a layer that sees both towers reads (conv3, fc6, fc7, fc8; paper 3.2): the towers' maps side by side,
+    [tower 0, tower 1] over the last axis; with `rows`, flattened to one row an image in NHWC order (fc6 reads
+    pool5). One part is read as it is."""
+    x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+    return tf.reshape(x, [tf.shape(x)[0], -1]) if rows and x.shape.rank > 2 else x
+
+
+def split_gradient(dx, parts):
+    """The gradient of `join(parts)` as each part's: what goes back to each tower from an exchange."""
+    if len(parts) == 1:
+        return [tf.reshape(dx, tf.shape(parts[0])) if dx.shape.rank != parts[0].shape.rank else dx]
+    widths = [part.shape[-1] for part in parts]
+    joined_shape = tf.concat([tf.shape(parts[0])[:-1], [sum(widths)]], 0)
+    return tf.split(tf.reshape(dx, joined_shape), widths, axis=-1)
+
+
+def matmul(parts, w, input_gradient_first=False):
+    """join(parts, rows=True) @ w, whose input gradient dy @ w^T goes through BatchMatMul (a batch of one) rather
+    than MatMul: the same sums, but oneDNN's MatMul multiplies by a transposed weight slowly (docs/performance.md).
+    input_gradient_first: the weight gradient waits for the input gradient, split into each tower's part (see
+    `convolve_input_gradient_first`)."""
     @tf.custom_gradient
-    def product(x, w):
+    def product(w, *parts):
+        x = join(parts, rows=True)
+
         def gradient(dy):
             dx = FORMS["fc_input_gradient"](dy, w)
-            with tf.control_dependencies([dx] if input_gradient_first else []):
-                return dx, tf.matmul(x, dy, transpose_a=True)
+            dparts = split_gradient(dx, parts)
+            with tf.control_dependencies(FORMS["kernel_gradient_waits_for"](dx, dparts) if input_gradient_first
+                                         else []):
+                return (tf.matmul(x, dy, transpose_a=True), *dparts)
         return tf.matmul(x, w), gradient
-    return product(x, w)
+    return product(w, *parts)
 
 
-def convolve_input_gradient_first(x, kernel, strides, padding):
-    """tf.nn.conv2d (NHWC) whose backward pass computes the input gradient before the kernel gradient.
+def convolve_input_gradient_first(parts, kernel, strides, padding):
+    """tf.nn.conv2d (NHWC) of join(parts), whose backward pass computes the input gradient, and splits it into each
+    tower's part, before the kernel gradient.
 
     The input gradient is on the step's critical path: the layer below waits for it, and at an exchange (conv3,
     fc6, fc7) so does the other tower's device, while the kernel gradient is needed only by the update at the
-    end. Left to itself, a device's executor may run the kernel gradient first and keep the other device waiting.
-    On one device the order costs time (the two may run side by side), so `model.orders_gradients` asks for it only
-    when the towers sit on two devices (experiments/README.md, speed). Not for a net's first layer, whose input
-    gradient nobody needs."""
+    end. Left to itself, a device's executor may run the kernel gradient first and keep the other device waiting,
+    the more so when the other tower's part is cut from the input gradient by a separate op. On one device the
+    order costs time (the two may run side by side), so `model.orders_gradients` asks for it only when the towers
+    sit on two devices (docs/performance.md). Not for a net's first layer, whose input gradient nobody needs."""
     strides, padding = [1, *strides, 1], padding.upper()
 
     @tf.custom_gradient
-    def convolve(x, kernel):
+    def convolve(kernel, *parts):
+        x = join(parts)
+
         def gradient(dy):
             input_shape, kernel_shape = tf.shape(x), tf.shape(kernel)   # outside the order, so that it binds
             dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=input_shape, filter=kernel, out_backprop=dy,
                                                 strides=strides, padding=padding)
-            with tf.control_dependencies([dx]):   # the kernel gradient itself, not only an input of it, waits
-                return dx, tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel_shape, out_backprop=dy,
-                                                           strides=strides, padding=padding)
+            dparts = split_gradient(dx, parts)
+            # the kernel gradient itself, not only an input of it, waits
+            with tf.control_dependencies(FORMS["kernel_gradient_waits_for"](dx, dparts)):
+                return (tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel_shape, out_backprop=dy,
+                                                        strides=strides, padding=padding), *dparts)
         return tf.nn.conv2d(x, kernel, strides, padding), gradient
-    return convolve(x, kernel)
+    return convolve(kernel, *parts)
 
 
 @tf.custom_gradient
@@ -96,32 +125,58 @@ def bias_add(x, bias):
     return tf.nn.bias_add(x, bias), gradient
 
 
+def as_parts(inputs):
+    """A layer's input as a list of parts: the towers' maps at an exchange, or one tensor."""
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def joined_shape(input_shape, rows=False):
+    """The shape of `join` of parts of these shapes (a list of shapes, or one shape)."""
+    one = input_shape[0] is None or isinstance(input_shape[0], int)
+    shapes = [tuple(input_shape)] if one else [tuple(s) for s in input_shape]
+    shape = (*shapes[0][:-1], sum(s[-1] for s in shapes))
+    return (shape[0], int(np.prod(shape[1:]))) if rows and len(shape) > 2 else shape
+
+
 class Dense(keras.layers.Dense):
-    """Keras' Dense with the faster backward passes of `matmul` and `bias_add` (no activation, LoRA or
-    quantisation: not used)."""
+    """Keras' Dense with the faster backward passes of `matmul` and `bias_add`, reading a list of the towers'
+    parts at an exchange (joined, and flattened to rows: `join`). No activation, LoRA or quantisation: not used."""
 
     def __init__(self, *args, input_gradient_first=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.input_gradient_first = input_gradient_first
+        self.input_spec = None   # Keras' spec describes one tensor, not the parts
+
+    def build(self, input_shape):
+        super().build(joined_shape(input_shape, rows=True))
+        self.input_spec = None
 
     def call(self, inputs, training=None):
         kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
-        return bias_add(matmul(inputs, kernel, self.input_gradient_first), bias)
+        return bias_add(matmul(as_parts(inputs), kernel, self.input_gradient_first), bias)
 
 
 class Conv2D(keras.layers.Conv2D):
     """Keras' Conv2D (grouped too) with the faster backward pass of `bias_add`, and with
-    `input_gradient_first` (ungrouped only) that of `convolve_input_gradient_first`."""
+    `input_gradient_first` (ungrouped only) that of `convolve_input_gradient_first`; reads a list of the towers'
+    parts at an exchange (joined: `join`)."""
 
     def __init__(self, *args, input_gradient_first=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.input_gradient_first = input_gradient_first and self.groups == 1
+        self.input_spec = None   # Keras' spec describes one tensor, not the parts
+
+    def build(self, input_shape):
+        super().build(joined_shape(input_shape))
+        self.input_spec = None
 
     def call(self, inputs):
         kernel, bias = tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.bias)   # (cast when mixed)
         if self.input_gradient_first:
-            return bias_add(convolve_input_gradient_first(inputs, kernel, self.strides, self.padding), bias)
-        return bias_add(self.convolution_op(inputs, kernel), bias)
+            convolved = convolve_input_gradient_first(as_parts(inputs), kernel, self.strides, self.padding)
+        else:
+            convolved = self.convolution_op(join(as_parts(inputs)), kernel)
+        return bias_add(convolved, bias)
 
 
 def adjacent_sum(x, size, groups=1):
