@@ -8,6 +8,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=relu_in_lrn         # a ReLU op before the LRN vs inside its passes
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=exchange_gradient --towers=2   # kernel gradients after the exchange's
+  python experiments/speed_trials.py --trial=lrn_bound --intra_op_threads=1   # the LRN against a plain pass
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=bias_gradient --step_precision=mixed_bfloat16   # cast + sum, or fused
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
@@ -26,7 +27,8 @@ from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
-                                   "exchange_gradient", "conv1_kernel_gradient", "bias_gradient", "all"],
+                                   "exchange_gradient", "lrn_bound", "conv1_kernel_gradient", "bias_gradient",
+                                   "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
@@ -137,6 +139,19 @@ def bias_add_summed_by_xla(x, bias):
 
 
 # ---- timing ----
+
+def time_call(function, calls=15):
+    """Median seconds of an eager call of `function` (no arguments), until every device has finished it."""
+    import tensorflow as tf
+    function()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        tf.test.experimental.sync_devices()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
 
 def time_op(function, calls=15):
     """Median seconds of a tf.function of no arguments (its result summed, so nothing is optimised away)."""
@@ -324,6 +339,36 @@ def relu_in_lrn_trial():
         "the ReLU inside the LRN's passes (now)": lambda: patched()}))
 
 
+def lrn_bound_trial():
+    """The LRN's forward pass against a plain pass over the same maps (the same bytes read and written): what its
+    arithmetic costs beyond the memory traffic, in XLA's code for the CPU (docs/performance.md, what bounds the
+    fraction). A device's share of the CPU is one core: run with --intra_op_threads=1."""
+    import tensorflow as tf
+    from replica import paper
+    from replica.net import precision, speed_forms
+    constants = dict(size=paper.LRN_N, k=paper.LRN_K, alpha=paper.LRN_ALPHA, beta=paper.LRN_BETA, groups=1,
+                     rectify=True)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def plain_pass(x):
+        return tf.cast(2.0 * tf.nn.relu(tf.cast(x, tf.float32)), x.dtype)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def without_adjacent_sum(x):   # u from each map's own square, times the window
+        a = tf.nn.relu(tf.cast(x, tf.float32))
+        u = paper.LRN_K + paper.LRN_ALPHA * paper.LRN_N * tf.square(a)
+        return tf.cast(a * speed_forms.inverse_power(u, paper.LRN_BETA), x.dtype)
+    dtype = precision.compute_dtype(FLAGS.step_precision)
+    say(f"\nconv1's and conv2's LRN forward pass alone, one tower, batch {FLAGS.batch_size}, {dtype.name} maps "
+        f"(ms, median of 15):")
+    for layer, shape in (("norm1", [55, 55, 48]), ("norm2", [27, 27, 128])):
+        x = tf.cast(tf.random.normal([FLAGS.batch_size, *shape], stddev=10.0), dtype)
+        forms = {"a plain pass (cast, ReLU, scale)": lambda: plain_pass(x),
+                 "the LRN without its sum over adjacent maps": lambda: without_adjacent_sum(x),
+                 "the LRN (now)": lambda: speed_forms._normalised(x, **constants)}
+        say(f"  {layer}" + "".join(f"  {name}: {1000 * time_call(form):5.1f}" for name, form in forms.items()))
+
+
 def conv1_kernel_gradient_trial():
     import tensorflow as tf
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3])
@@ -384,7 +429,7 @@ def main(argv):
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
               "lrn_casts": lrn_casts_trial, "relu_in_lrn": relu_in_lrn_trial,
               "gradient_order": gradient_order_trial, "exchange_gradient": exchange_gradient_trial,
-              "conv1_kernel_gradient": conv1_kernel_gradient_trial,
+              "lrn_bound": lrn_bound_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial,
               "bias_gradient": bias_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):
