@@ -4,7 +4,9 @@
 - `convolve_input_gradient_first`: a convolution whose backward pass computes the input gradient (on the step's
   critical path) before the kernel gradient;
 - `bias_add`: a bias whose gradient is a plain float32 sum, not the fused BiasAddGrad;
-- `Dense`, `Conv2D`: Keras' layers with those backward passes;
+- `Dense`, `Conv2D`: Keras' layers with those backward passes, which at an exchange read the towers' maps as a
+  list of parts and `join` them, so that their backward pass cuts each tower's part of the input gradient
+  (`split_gradient`) before the kernel gradient;
 - `cross_map_norm`: the LRN as three XLA-compiled passes, its gradient written out, with the ReLU before it
   computed inside them (`rectified_cross_map_norm`).
 
