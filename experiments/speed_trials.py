@@ -38,6 +38,7 @@ flags.DEFINE_string("step_precision", "float32", "The step trials' precision (re
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
+flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 
 
 # ---- the alternatives (what the replica did before, or tried and did not keep) ----
@@ -439,7 +440,8 @@ def main(argv):
     suffix = ("" if FLAGS.trial == "all" else f"_{FLAGS.trial}") + (
         "" if FLAGS.step_precision == "float32" else f"_{FLAGS.step_precision}")
     if LINES:
-        path = report.RESULTS / f"speed_trials_towers{FLAGS.towers}{suffix}.md"
+        import pathlib
+        path = pathlib.Path(FLAGS.out_dir or report.RESULTS) / f"speed_trials_towers{FLAGS.towers}{suffix}.md"
         path.write_text(f"# Speed trials, --towers={FLAGS.towers}\n\n- command: `{report.command_line()}`\n"
                         f"- date: {datetime.date.today()}\n- machine: {report.machine()}\n\n```"
                         + "\n".join(LINES) + "\n```\n")

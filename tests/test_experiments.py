@@ -141,6 +141,21 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
         np.testing.assert_allclose(fused, unfused, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
+def test_the_exchange_and_lrn_speed_trials_run_and_report_each_form(tmp_path):
+    """The trials behind docs/performance.md's exchange and LRN figures run end to end on a tiny batch: both forms
+    timed in the step and profiled for each device's waiting, and the LRN against a plain pass, in the report."""
+    run_script("speed_trials", "--trial=exchange_gradient", "--towers=2", "--batch_size=2", "--rounds=1",
+               "--steps=1", f"--out_dir={tmp_path}", timeout=400)
+    report = (tmp_path / "speed_trials_towers2_exchange_gradient.md").read_text()
+    for form in ("the input gradient (earlier form)", "each tower's part of it, cut (now)"):
+        assert report.count(form) == 3   # its rate, the rounds line and its idle line
+    assert "idle: CPU:0" in report and "CPU:1" in report
+    run_script("speed_trials", "--trial=lrn_bound", "--batch_size=2", f"--out_dir={tmp_path}")
+    report = (tmp_path / "speed_trials_towers1_lrn_bound.md").read_text()
+    assert report.count("the LRN (now):") == 2 and "norm2" in report
+
+
 def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
     from experiments import variants
     from replica.training.recipe import TrainConfig
