@@ -9,8 +9,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 flags.DEFINE_bool("quick", False, "Same as the default: this experiment is instant.")
-flags.DEFINE_string("out_dir", None, "Where to write the tables (default experiments/results).")
 FLAGS = flags.FLAGS
 
 
@@ -20,7 +21,6 @@ def main(argv):
     from replica.perf import cost_model
     from replica import paper
     from replica.net import summary
-    from experiments import report
     devices = replica.split_cpu(2)
     rows = []
     tables = {}

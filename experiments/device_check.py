@@ -27,12 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 from experiments import benchmark  # noqa: E402  (its flags: --steps, --warmup, --repeats, --jit)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "Small sizes (32x32 geometry, batch 32; precisions other than float32 on the towers "
                   "only): under 2 minutes on a 2-core CPU.")
-flags.DEFINE_string("out_dir", None, "Where to write the report (default experiments/results).")
 
 TOLERANCE = 1e-4   # relative, on the logits: float32 sums in another order (the tests' tolerance)
 
@@ -183,7 +184,6 @@ def main(argv):
     del argv
     from replica.net import devices
     two = devices.tower_devices(2, "0,1")          # carves logical devices when there are fewer than two GPUs
-    from experiments import report
     FLAGS.steps, FLAGS.warmup, FLAGS.repeats = (2, 1, 1) if FLAGS.quick else (5, 2, 3)
     input_size = 32 if FLAGS.quick else 227
     facts = device_facts()

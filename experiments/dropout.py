@@ -21,15 +21,11 @@ def curves_and_convergence(runs_of, out_dir):
     """The figure (train and validation error per epoch, each net) and the notes: the train / validation gap at the
     last epoch, and the epochs each net needs to reach the higher final training error."""
     from experiments import report
-    train = {name: variants.mean_epoch_curve(runs, "train_top1_error") for name, runs in runs_of.items()}
-    val = {name: variants.mean_epoch_curve(runs, "val_top1_error") for name, runs in runs_of.items()}
-    if not all(train.values()):
+    series = variants.curve_series(runs_of)
+    if not series:
         return ["no whole epoch was trained: no curves"]
-    series = {}
-    for name in runs_of:
-        epochs = list(range(1, len(train[name]) + 1))
-        series[f"{name}: train (batches)"] = (epochs, train[name])
-        series[f"{name}: validation"] = (epochs, val[name])
+    train = {name: series[f"{name}: train (batches)"][1] for name in runs_of}
+    val = {name: series[f"{name}: validation"][1] for name in runs_of}
     report.line_figure("dropout", series, "epoch", "top-1 error (mean over seeds)",
                        "Dropout on / off: train and validation error", out_dir=out_dir)
     notes = [f"{name}: validation minus train error at the last epoch {val[name][-1] - train[name][-1]:+.3f} "

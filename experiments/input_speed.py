@@ -20,13 +20,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 flags.DEFINE_string("data_dir", "../shared/data/tiny-imagenet-10", "A raw image folder (train/ and val/).")
 flags.DEFINE_string("prepared_dir", None, "Its prepared shards (default: prepared now into a scratch folder).")
 flags.DEFINE_string("photos_dir", "../shared/data/imagenet-sample-10-fullsize", "Full-size photos in class folders "
                     "(one folder level), timed as a raw folder of them repeated (skipped when missing).")
 flags.DEFINE_integer("images", 4000, "Images per timed pass (the epoch repeated as needed).")
 flags.DEFINE_bool("quick", False, "A few hundred images on 1 core: checks the script end to end.")
-flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 FLAGS = flags.FLAGS
 GPU_RATES = {"one P100 (tf_cnn_benchmarks, AlexNet)": 2987, "a current GPU": 10000}
 
@@ -154,7 +155,6 @@ def prepare_rate(tree):
     """(images/s, the prepared folder) of replica.inputs.prepare on every core over an image folder (decode,
     resize to 256, centre crop, re-encode, statistics, the check of every shard)."""
     from replica.inputs import prepare
-    from experiments import report
     images = sum(1 for _ in tree.rglob("*.*"))
     out = report.scratch_dir("prepared-photos-")
     start = time.perf_counter()
@@ -166,7 +166,6 @@ def repeated_photo_folder(photos_dir, copies):
     """A train/ and val/ tree of `copies` links to each photo of photos_dir/<class>/ in train/ and one in val/:
     full-size photos through the raw folder's pipeline and through preparation. An epoch as long as a timed pass,
     so that the per-epoch start of the stream does not count as if ILSVRC-2012's epochs were that short."""
-    from experiments import report
     tree = pathlib.Path(report.scratch_dir("photos-"))
     for photo in sorted(pathlib.Path(photos_dir).glob("*/*")):
         for split in ("train", "val"):
@@ -180,7 +179,6 @@ def repeated_photo_folder(photos_dir, copies):
 def main(argv):
     del argv
     from replica.inputs import input_pipeline, prepare
-    from experiments import report
     data_dir = str(report.quick_image_folder(FLAGS.data_dir)) if FLAGS.quick else FLAGS.data_dir
     prepared = FLAGS.prepared_dir
     if not prepared:

@@ -17,9 +17,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 flags.DEFINE_string("checkpoint", None, "A two-tower run trained with the paper's LRN (run folder or checkpoint).")
 flags.DEFINE_bool("quick", False, "Train 3 steps on the shipped CIFAR-10 slice and compare: checks the script.")
-flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 FLAGS = flags.FLAGS
 
 
@@ -38,7 +39,6 @@ def quick_run():
     """A two-tower run of 3 steps on the shipped slice, in a scratch folder."""
     import subprocess
     import sys
-    from experiments import report
     run_dir = report.scratch_dir("lrn-forms-")
     subprocess.run([sys.executable, "run_experiment.py", f"--run_dir={run_dir}", "--max_steps=3", "--noten_crop",
                     "--eval_limit=64"], check=True, capture_output=True)
@@ -51,7 +51,6 @@ def main(argv):
     import replica
     from replica.inputs import input_pipeline
     from replica.training import runs
-    from experiments import report
     checkpoint = quick_run() if FLAGS.quick else FLAGS.checkpoint
     if not checkpoint:
         raise app.UsageError("--checkpoint=RUN_DIR (a two-tower run) or --quick")

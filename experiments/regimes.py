@@ -68,7 +68,7 @@ OVERFITTING = {
 
 ARCHITECTURE = {
     "train_limit": 10000, "validation_images": 5000, "epochs": 30, "seeds": 3,
-    "recipe": {"lr_drop_epochs": (20, 26)},
+    "recipe": {"lr_drop_epochs": (20, 26)}, "curves": True,   # <name>.png: every variant's learning curves
     "model": {"precision": "mixed_bfloat16"},
 }
 

@@ -12,7 +12,10 @@ import shutil
 import sys
 import tempfile
 
+from absl import flags
+
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+flags.DEFINE_string("out_dir", None, "Where to write the results (default experiments/results).")
 
 
 def scratch_dir(prefix="experiment-"):

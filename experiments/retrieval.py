@@ -13,13 +13,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 flags.DEFINE_string("checkpoint", None, "A trained run folder (run_experiment.py); required without --quick.")
 flags.DEFINE_bool("quick", False, "Train the towers for 8 steps on the shipped slice and use that (under 1 min).")
 flags.DEFINE_integer("train_images", 10000, "Training images searched.")
 flags.DEFINE_integer("queries", 500, "Test images whose neighbours are scored.")
 flags.DEFINE_integer("shown", 6, "Test images shown in the figure.")
 flags.DEFINE_integer("neighbours", 5, "Neighbours per test image.")
-flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 FLAGS = flags.FLAGS
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -52,7 +53,6 @@ def main(argv):
     import replica
     from replica.inputs import input_pipeline
     from replica.training import evaluate, runs
-    from experiments import report
     devices = replica.split_cpu(2)
     if FLAGS.quick:
         model, config = quick_model(devices, report.scratch_dir())

@@ -25,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
                                    "exchange_gradient", "lrn_bound", "conv1_kernel_gradient", "bias_gradient",
@@ -38,7 +40,6 @@ flags.DEFINE_string("step_precision", "float32", "The step trials' precision (re
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
-flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 
 
 # ---- the alternatives (what the replica did before, or tried and did not keep) ----
@@ -436,7 +437,6 @@ def main(argv):
         if FLAGS.trial in (name, "all"):
             trial()
     import datetime
-    from experiments import report
     suffix = ("" if FLAGS.trial == "all" else f"_{FLAGS.trial}") + (
         "" if FLAGS.step_precision == "float32" else f"_{FLAGS.step_precision}")
     if LINES:

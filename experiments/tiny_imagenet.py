@@ -19,11 +19,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 flags.DEFINE_bool("quick", False, "A few steps on 10 full-size sample photos (checks the script end to end).")
 flags.DEFINE_integer("epochs", 12, "Epochs.")
 flags.DEFINE_string("data_dir", "../shared/data/tiny-imagenet-10", "A class-folder tree with train/ and val/.")
 flags.DEFINE_string("run_dir", "runs/tiny-imagenet-10-towers2", "Run folder (resumes when it has a checkpoint).")
-flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 FLAGS = flags.FLAGS
 
 PAPER = {"ILSVRC-2010 test, 10 crops (Table 1)": (0.375, 0.170),
@@ -38,7 +39,6 @@ def main(argv):
     from replica.training import train
     from replica.training.recipe import TrainConfig
     from replica.training.step import set_determinism
-    from experiments import report
     devices = replica.split_cpu(2)
     data_dir = FLAGS.data_dir
     if FLAGS.quick:   # 16 + 16 photos of tiny-imagenet-10: the pipeline, not a result

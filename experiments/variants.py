@@ -24,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import report  # noqa: E402  (defines --out_dir)
+
 flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice (checks the script end to end).")
 flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).")
 flags.DEFINE_integer("epochs", None, "Epochs per run (default: the spec's).")
@@ -35,7 +37,6 @@ flags.DEFINE_enum("scale", "default", ["default", "full"], "full: the paper-size
 flags.DEFINE_string("imagenet_dir", None, "With --scale=full: ILSVRC-2012 (any layout replica reads) to run on.")
 flags.DEFINE_string("precision", None, "Every variant in this precision (default: the spec's).")
 flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 (full) for the default mode.")
-flags.DEFINE_string("out_dir", None, "Where to write (default experiments/results).")
 flags.DEFINE_string("runs_dir", "runs/variants", "Run folders of the default mode: a finished run there with the "
                     "same net, data, recipe and seed is reused, an interrupted one resumes. Empty: always train "
                     "afresh in temporary folders.")
@@ -100,7 +101,6 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
     from replica.training import runs, train
     from replica.training.recipe import TrainConfig
     from replica.training.step import set_determinism
-    from experiments import report
     spec = spec or {}
     data_arguments = _all_arguments(input_pipeline.load_data, **data_settings(variant, spec, quick, train_limit))
     photos = data_arguments["dataset"] != "cifar10"
@@ -146,7 +146,6 @@ def data_settings(variant, spec, quick, train_limit):
     if data["dataset"] != "cifar10":
         del data["eval_limit"]   # an image folder's val/ is evaluated whole
         if quick:
-            from experiments import report
             data["data_dir"], data["cache_dir"] = str(report.quick_image_folder(data["data_dir"])), report.scratch_dir()
     held = validation_images(spec)
     if held and not quick:
@@ -166,6 +165,30 @@ def mean_epoch_curve(runs, key):
     curves = [epoch_curve(r, key) for r in runs]
     length = min(len(c) for c in curves)
     return [float(np.mean([c[k] for c in curves])) for k in range(length)]
+
+
+def curve_series(runs_of):
+    """{'<variant>: train (batches)' and '<variant>: validation': (epochs, mean error over seeds)} of every
+    variant, for report.line_figure; empty when a variant trained no whole epoch."""
+    series = {}
+    for name, runs in runs_of.items():
+        for label, key in (("train (batches)", "train_top1_error"), ("validation", "val_top1_error")):
+            curve = mean_epoch_curve(runs, key)
+            if not curve:
+                return {}
+            series[f"{name}: {label}"] = (list(range(1, len(curve) + 1)), curve)
+    return series
+
+
+def learning_curves(spec, runs_of, out_dir):
+    """<name>.png: each variant's training and validation error per epoch, mean over seeds (a regime with
+    `curves`: the claims judged on nets trained to the end of their schedule); returns the note naming it."""
+    series = curve_series(runs_of)
+    if not series:
+        return ["no whole epoch was trained: no curves"]
+    path = report.line_figure(spec["name"], series, "epoch", "top-1 error (mean over seeds)",
+                              "Learning curves, every variant on the same schedule", out_dir=out_dir)
+    return [f"learning curves (train and validation error per epoch, mean over seeds): {path.name}"]
 
 
 def epochs_to(curve, target):
@@ -201,7 +224,6 @@ def run_spec(spec):
     """Run every variant of `spec` over the seeds (seed by seed, so an interrupted set stays balanced); write the
     table, and the claim's verdict into claims.json when the spec tests one; return the table's rows."""
     import replica
-    from experiments import report
     devices = replica.split_cpu(2)
     seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
     epochs = FLAGS.epochs or spec["epochs"]
@@ -229,6 +251,8 @@ def run_spec(spec):
     notes = [scale_note(spec, seeds, epochs, train_limit)] + list(spec.get("notes", ())) + reused_notes(reused)
     if len(rows) > 1:   # a one-variant spec (ten_crop) compares within its runs, in its analysis
         notes.append(noise_verdict(rows, spec))
+    if spec.get("curves"):
+        notes += learning_curves(spec, runs_of, FLAGS.out_dir)
     if "analysis" in spec:   # the spec's own figure and findings from the runs' curves
         notes += spec["analysis"](runs_of, FLAGS.out_dir)
     report.write_table(spec["name"], spec["title"], rows, columns, notes=notes, out_dir=FLAGS.out_dir)
@@ -274,7 +298,7 @@ def scale_note(spec, seeds, epochs, train_limit):
 def record_claim(spec, claim, runs_of, seeds, epochs, train_limit):
     """One claim of the spec judged on its runs (experiments/claims.py), written into claims.json with its regime
     under the claim's `key` (default: the spec's name)."""
-    from experiments import claims, report
+    from experiments import claims
     pick = claim.get("metric", lambda r: r["final"]["centre_top1_error"])
     values = [{seed: claim.get(f"{side}_metric", pick)(r) for seed, r in enumerate(runs_of[claim[side]])}
               for side in ("baseline", "variant")]
@@ -292,7 +316,8 @@ def record_claim(spec, claim, runs_of, seeds, epochs, train_limit):
                   "paper_effect": claim.get("paper_effect"), "expected_sign": claim["expected_sign"],
                   "regime": regime, "command": report.command_line(),
                   "result_files": [f"experiments/results/{spec['name']}.md",
-                                   f"experiments/results/{spec['name']}.json"] + claim.get("more_files", []),
+                                   f"experiments/results/{spec['name']}.json"] + claim.get("more_files", [])
+                                  + ([f"experiments/results/{spec['name']}.png"] if spec.get("curves") else []),
                   "machine": report.machine(), "seeds": list(range(seeds))})
     claims.record(claim.get("key", spec["name"]), entry)
     claims.write_readme_table()
