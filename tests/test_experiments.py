@@ -156,6 +156,27 @@ def test_the_exchange_and_lrn_speed_trials_run_and_report_each_form(tmp_path):
     assert report.count("the LRN (now):") == 2 and "norm2" in report
 
 
+def test_learning_curves_are_each_variants_mean_over_seeds_and_drawn(tmp_path):
+    """The architecture regime's figure: each variant's train and validation error per epoch, averaged over its
+    seeds (to the epochs every seed has), drawn into <name>.png; no figure when no epoch was trained."""
+    from experiments import variants
+
+    def run(name, errors):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "history.json").write_text(json.dumps(
+            {"epochs": [{"train_top1_error": e, "val_top1_error": e + 0.1} for e in errors]}))
+        return {"run_dir": str(folder)}
+    runs_of = {"a": [run("a0", [0.8, 0.6, 0.4]), run("a1", [0.6, 0.4])], "b": [run("b0", [0.9, 0.7])]}
+    series = variants.curve_series(runs_of)
+    assert series["a: train (batches)"] == ([1, 2], [0.7, 0.5])
+    assert series["b: validation"][1] == pytest.approx([1.0, 0.8])
+    notes = variants.learning_curves({"name": "arch"}, runs_of, tmp_path)
+    assert (tmp_path / "arch.png").stat().st_size > 0 and "arch.png" in notes[0]
+    assert variants.learning_curves({"name": "none"}, {"c": [run("c0", [])]}, tmp_path) == [
+        "no whole epoch was trained: no curves"] and not (tmp_path / "none.png").exists()
+
+
 def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
     from experiments import variants
     from replica.training.recipe import TrainConfig
