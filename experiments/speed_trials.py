@@ -7,7 +7,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=lrn_casts --step_precision=mixed_bfloat16   # casts around the LRN or in it
   python experiments/speed_trials.py --trial=relu_in_lrn         # a ReLU op before the LRN vs inside its passes
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
-  python experiments/speed_trials.py --trial=exchange_gradient --towers=2   # kernel gradients after the exchange's
+  python experiments/speed_trials.py --trial=exchange_gradient --towers=2   # kernel gradient after each tower's part
   python experiments/speed_trials.py --trial=lrn_bound --intra_op_threads=1   # the LRN against a plain pass
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=bias_gradient --step_precision=mixed_bfloat16   # cast + sum, or fused
@@ -348,8 +348,6 @@ def lrn_bound_trial():
     import tensorflow as tf
     from replica import paper
     from replica.net import precision, speed_forms
-    constants = dict(size=paper.LRN_N, k=paper.LRN_K, alpha=paper.LRN_ALPHA, beta=paper.LRN_BETA, groups=1,
-                     rectify=True)
 
     @tf.function(jit_compile=True, autograph=False)
     def plain_pass(x):
@@ -367,7 +365,8 @@ def lrn_bound_trial():
         x = tf.cast(tf.random.normal([FLAGS.batch_size, *shape], stddev=10.0), dtype)
         forms = {"a plain pass (cast, ReLU, scale)": lambda: plain_pass(x),
                  "the LRN without its sum over adjacent maps": lambda: without_adjacent_sum(x),
-                 "the LRN (now)": lambda: speed_forms._normalised(x, **constants)}
+                 "the LRN (now)": lambda: speed_forms.rectified_cross_map_norm(x, paper.LRN_N, paper.LRN_K,
+                                                                               paper.LRN_ALPHA, paper.LRN_BETA)}
         say(f"  {layer}" + "".join(f"  {name}: {1000 * time_call(form):5.1f}" for name, form in forms.items()))
 
 
