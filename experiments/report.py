@@ -106,7 +106,8 @@ def line_figure(name, series, xlabel, ylabel, title, out_dir=None, logx=False, h
     import matplotlib.pyplot as plt
     out = pathlib.Path(out_dir or RESULTS)
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    below = len(series) > 4   # many curves: the legend goes under the axes, not over the curves
+    fig, ax = plt.subplots(figsize=(7.2, 4.2 + 0.22 * (len(series) + 1) // 2) if below else (6.4, 4.2), dpi=120)
     for label, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o", label=label)
     if hline:
@@ -117,7 +118,10 @@ def line_figure(name, series, xlabel, ylabel, title, out_dir=None, logx=False, h
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if below:
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    else:
+        ax.legend()
     fig.tight_layout()
     path = out / f"{name}.png"
     fig.savefig(path)
