@@ -9,8 +9,9 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=gradient_order      # input gradient first vs in any order
   python experiments/speed_trials.py --trial=exchange_gradient --towers=2   # kernel gradient after each tower's part
   python experiments/speed_trials.py --trial=lrn_bound --intra_op_threads=1   # the LRN against a plain pass
+  python experiments/speed_trials.py --trial=lrn_band --step_precision=mixed_bfloat16 --towers=2   # bf16 band sums
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
-  python experiments/speed_trials.py --trial=bias_gradient --step_precision=mixed_bfloat16   # cast + sum, or fused
+  python experiments/speed_trials.py --trial=bias_gradient --step_precision=mixed_bfloat16   # a matmul, cast + sum
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
 
 A step trial is paired: the variants are built in one process and timed in alternating rounds of a few steps, so
@@ -29,7 +30,7 @@ from experiments import report  # noqa: E402  (defines --out_dir)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
-                                   "exchange_gradient", "lrn_bound", "conv1_kernel_gradient", "bias_gradient",
+                                   "exchange_gradient", "lrn_bound", "lrn_band", "conv1_kernel_gradient", "bias_gradient",
                                    "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
@@ -66,16 +67,6 @@ def fc_input_gradient_forms():
     }
 
 
-def adjacent_maps(maps, size, groups=1):
-    """The maps x maps 0/1 matrix whose column i selects the `size` maps centred on map i within i's group."""
-    import numpy as np
-    import tensorflow as tf
-    index = np.arange(maps)
-    group = index // (maps // groups)
-    near = np.abs(index[:, None] - index[None, :]) <= size // 2
-    return tf.constant((near & (group[:, None] == group[None, :])).astype(np.float32))
-
-
 def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, elementwise=None):
     """speed_forms.cross_map_norm in its earlier form: the sums over adjacent maps as matmuls with a banded 0/1
     matrix (oneDNN), the rest TensorFlow's elementwise ops, one pass each.
@@ -85,7 +76,7 @@ def lrn_by_band_matmuls(x, size, k, alpha, beta, groups=1, band_product=None, el
     from replica.net import speed_forms
     dtype, x = x.dtype, tf.cast(x, tf.float32)   # float32 arithmetic, as the replica's LRN
     maps = x.shape[-1]
-    band = adjacent_maps(maps, size, groups)
+    band = speed_forms.adjacent_maps(maps, size, groups)
     band_product = band_product or (lambda rows, matrix: tf.linalg.matmul(rows, matrix))
     compiled = elementwise or (lambda f: f)
     k_per_map = tf.fill([maps], tf.constant(k, tf.float32))
@@ -125,19 +116,27 @@ def lrn_elementwise_by_xla(x, size, k, alpha, beta, groups=1):
                                elementwise=lambda f: tf.function(f, jit_compile=True))
 
 
-def bias_add_summed_by_xla(x, bias):
-    """speed_forms.bias_add whose bias gradient (dy cast to float32 and summed over all but the last axis) is one
-    XLA-compiled pass: the cast is fused into the sum instead of writing a float32 copy of dy."""
+def bias_add_summed_in_float32(x, bias, summed=None):
+    """speed_forms.bias_add whose bias gradient casts dy to float32 and sums it over all but the last axis by
+    TensorFlow's Sum (the earlier form); summed(dy): that cast and sum as another function."""
     import tensorflow as tf
 
-    @tf.function(jit_compile=True, autograph=False)
-    def summed(dy):
+    def sum_in_float32(dy):
         return tf.reduce_sum(tf.cast(dy, tf.float32), list(range(len(dy.shape) - 1)))
 
     @tf.custom_gradient
     def add(x, bias):
-        return tf.nn.bias_add(x, bias), lambda dy: (dy, tf.cast(summed(dy), bias.dtype))
+        return tf.nn.bias_add(x, bias), lambda dy: (dy, tf.cast((summed or sum_in_float32)(dy), bias.dtype))
     return add(x, bias)
+
+
+def bias_add_summed_by_xla(x, bias):
+    """The float32 cast and sum of the bias gradient as one XLA-compiled pass: the cast is fused into the sum
+    instead of writing a float32 copy of dy (tried)."""
+    import tensorflow as tf
+    return bias_add_summed_in_float32(x, bias, summed=tf.function(
+        lambda dy: tf.reduce_sum(tf.cast(dy, tf.float32), list(range(len(dy.shape) - 1))), jit_compile=True,
+        autograph=False))
 
 
 # ---- timing ----
@@ -370,6 +369,39 @@ def lrn_bound_trial():
         say(f"  {layer}" + "".join(f"  {name}: {1000 * time_call(form):5.1f}" for name, form in forms.items()))
 
 
+def lrn_band_trial():
+    """In bfloat16, the LRN's sums over adjacent maps by band matmuls (speed_forms.BAND_SUM_DTYPES) against the
+    shifted slices of the float32 form: conv1's and conv2's LRN alone, forward and backward, on one core (a
+    device's share), then in the step."""
+    import tensorflow as tf
+    from replica import paper
+    from replica.net import speed_forms
+    forms = {"shifted slices (earlier form)": lambda: patched(speed_forms, BAND_SUM_DTYPES=()),
+             "band matmuls (now)": lambda: patched()}
+    say(f"\nconv1's and conv2's LRN with its ReLU, forward and backward, one tower, batch {FLAGS.batch_size}, "
+        f"bfloat16 maps, {tf.config.threading.get_intra_op_parallelism_threads() or 'every'} thread(s) an op "
+        "(ms, median of 15):")
+    for layer, shape in (("norm1", [55, 55, 48]), ("norm2", [27, 27, 128])):
+        x = tf.cast(tf.random.normal([FLAGS.batch_size, *shape], stddev=10.0), tf.bfloat16)
+        g = tf.cast(tf.random.normal(x.shape), tf.bfloat16)
+        times = {}
+        for name, form in forms.items():
+            with form():
+                @tf.function
+                def forward_and_backward():
+                    with tf.GradientTape() as tape:
+                        tape.watch(x)
+                        y = speed_forms.rectified_cross_map_norm(x, paper.LRN_N, paper.LRN_K, paper.LRN_ALPHA,
+                                                                 paper.LRN_BETA)
+                    return tf.reduce_sum(tf.cast(tape.gradient(y, x, output_gradients=g), tf.float32))
+                times[name] = time_call(forward_and_backward)
+        say(f"  {layer}" + "".join(f"  {name}: {1000 * t:5.1f}" for name, t in times.items()))
+    if FLAGS.step_precision != "mixed_bfloat16":
+        say("(the step is timed with --step_precision=mixed_bfloat16: in float32 both forms are the slices)")
+        return
+    report_steps("The LRN's sums over adjacent maps in a mixed_bfloat16 net", paired_steps(forms))
+
+
 def conv1_kernel_gradient_trial():
     import tensorflow as tf
     x = tf.random.normal([FLAGS.batch_size, 227, 227, 3])
@@ -400,8 +432,10 @@ def conv1_kernel_gradient_trial():
 def bias_gradient_trial():
     from replica.net import speed_forms
     report_steps(f"The bias gradients in a {FLAGS.step_precision} net", paired_steps({
-        "dy cast to float32, then summed (now)": lambda: patched(),
-        "cast and sum in one XLA pass": lambda: patched(speed_forms, bias_add=bias_add_summed_by_xla)}))
+        "dy cast to float32, then summed (earlier form)": lambda: patched(speed_forms,
+                                                                          bias_add=bias_add_summed_in_float32),
+        "cast and sum in one XLA pass": lambda: patched(speed_forms, bias_add=bias_add_summed_by_xla),
+        "a row of ones times dy's rows (now)": lambda: patched()}))
 
 
 DEVICES = None
@@ -430,7 +464,7 @@ def main(argv):
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
               "lrn_casts": lrn_casts_trial, "relu_in_lrn": relu_in_lrn_trial,
               "gradient_order": gradient_order_trial, "exchange_gradient": exchange_gradient_trial,
-              "lrn_bound": lrn_bound_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial,
+              "lrn_bound": lrn_bound_trial, "lrn_band": lrn_band_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial,
               "bias_gradient": bias_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):

@@ -80,12 +80,13 @@ def test_every_activation_is_computed_on_its_towers_device(placed, two_devices_m
         assert tensor.device.endswith(want.split("/device:")[1]), (name, tensor.device)
 
 
-def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module):
-    """Forward and backward ops of a compiled step, as the runtime placed them (partition graphs)."""
+def executed_compute(model):
+    """(node name, op type, device) of every convolution, matrix product and compiled function that ran in a
+    compiled forward and backward pass of `model`, as the runtime placed them (partition graphs)."""
     @tf.function
     def step(x):
-        loss = tf.reduce_sum(placed(x, training=True, dropout_seed=tf.constant([1, 2], tf.int64)) ** 2)
-        return tf.gradients(loss, placed.trainable_variables)
+        logits = tf.cast(model(x, training=True, dropout_seed=tf.constant([1, 2], tf.int64)), tf.float32)
+        return tf.gradients(tf.reduce_sum(logits ** 2), model.trainable_variables)
 
     context.enable_run_metadata()
     try:
@@ -93,11 +94,14 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
         metadata = context.export_run_metadata()
     finally:
         context.disable_run_metadata()
-    compute = []   # (node name, op type, device) of every convolution and matrix product that ran
-    for function_graph in metadata.function_graphs:
-        for partition in function_graph.partition_graphs:
-            compute += [(n.name, n.op, n.device) for n in partition.node
-                        if "Conv2D" in n.op or "MatMul" in n.op or n.op == "PartitionedCall"]
+    return [(n.name, n.op, n.device) for function_graph in metadata.function_graphs
+            for partition in function_graph.partition_graphs for n in partition.node
+            if "Conv2D" in n.op or "MatMul" in n.op or n.op == "PartitionedCall"]
+
+
+def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module):
+    """Forward and backward ops of a compiled step, as the runtime placed them."""
+    compute = executed_compute(placed)
     short = [d.split("/device:")[1] for d in two_devices_module]
     # Backward: every tower layer's gradient ops, found by name, ran on that tower's device.
     seen = set()
@@ -114,6 +118,19 @@ def test_training_step_ops_run_on_their_towers_device(placed, two_devices_module
     norms = [(name, device) for name, op, device in compute if op == "PartitionedCall" and "/norm" in name]
     assert len(norms) == 12   # per tower: norm1 and norm2 forward, two passes each backward
     for name, device in norms:
+        assert device.endswith(short[int(re.search(r"/norm[12]_([01])/", name).group(1))]), (name, device)
+
+
+def test_bfloat16_lrn_sums_run_on_their_towers_device(two_devices_module):
+    """In mixed bfloat16 the LRN sums its adjacent maps by band matmuls (speed_forms.band_sum): forward and backward,
+    each tower's on its own device."""
+    model = replica.build_model(2, num_classes=10, input_size=32, devices=two_devices_module,
+                                precision="mixed_bfloat16")
+    short = [d.split("/device:")[1] for d in two_devices_module]
+    sums = [(name, device) for name, op, device in executed_compute(model)
+            if "MatMul" in op and re.search(r"/norm[12]_[01]/", name)]
+    assert len(sums) == 8   # per tower: norm1 and norm2, forward and backward
+    for name, device in sums:
         assert device.endswith(short[int(re.search(r"/norm[12]_([01])/", name).group(1))]), (name, device)
 
 

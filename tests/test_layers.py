@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.eager import context
 
-from replica.net import layers
+from replica.net import layers, speed_forms
 from replica import paper
 
 
@@ -70,22 +70,37 @@ def test_lrn_gradient_matches_tensorflows_own(groups):
     assert np.abs(grads[0] - weights.numpy() / 2.0 ** 0.75).max() > 1e-3   # the neighbours' term is not negligible
 
 
-def test_lrn_of_bfloat16_maps_is_float32_arithmetic_cast_back():
-    """A bfloat16 net's LRN: the same numbers, forward and backward, as casting its maps to float32, normalising in
-    float32 and casting back (the casts happen inside the compiled passes)."""
+def bfloat16_lrn_and_gradient(a, g, groups, through_float32=False):
+    """A bfloat16 net's LRN of `a` and its gradient for output gradient `g`, as float32 arrays; through_float32:
+    the maps cast to float32, normalised and cast back."""
+    def lrn(x):
+        if through_float32:
+            return tf.cast(layers.local_response_norm(tf.cast(x, tf.float32), "paper", groups), tf.bfloat16)
+        return layers.local_response_norm(x, "paper", groups)
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        b = lrn(a)
+    grad = tape.gradient(b, a, output_gradients=g)
+    assert b.dtype == grad.dtype == tf.bfloat16
+    return b.numpy().astype(np.float32), grad.numpy().astype(np.float32)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_lrn_of_bfloat16_maps_sums_by_band_matmuls_within_bfloat16_rounding(groups, monkeypatch):
+    """A bfloat16 net's LRN sums its adjacent maps by band matmuls (speed_forms.band_sum): forward and backward
+    within 2^-7 (two bfloat16 roundings) of the float32 LRN cast back. Without the band matmuls (the shifted slices,
+    float16's form) it is exactly the float32 LRN cast back: the casts happen inside the compiled passes."""
     a = tf.constant(np.random.default_rng(5).uniform(0, 100, (2, 3, 3, 32)), tf.bfloat16)
     g = tf.constant(np.random.default_rng(6).normal(0, 1, (2, 3, 3, 32)), tf.bfloat16)
-    outputs = []
-    for f in (lambda x: layers.local_response_norm(x, "paper", 2),
-              lambda x: tf.cast(layers.local_response_norm(tf.cast(x, tf.float32), "paper", 2), tf.bfloat16)):
-        with tf.GradientTape() as tape:
-            tape.watch(a)
-            b = f(a)
-        outputs.append((b, tape.gradient(b, a, output_gradients=g)))
-    (b, grad), (want_b, want_grad) = outputs
-    assert b.dtype == grad.dtype == tf.bfloat16
-    np.testing.assert_array_equal(b.numpy().astype(np.float32), want_b.numpy().astype(np.float32))
-    np.testing.assert_array_equal(grad.numpy().astype(np.float32), want_grad.numpy().astype(np.float32))
+    want_b, want_grad = bfloat16_lrn_and_gradient(a, g, groups, through_float32=True)
+    b, grad = bfloat16_lrn_and_gradient(a, g, groups)
+    np.testing.assert_allclose(b, want_b, rtol=2 ** -7)
+    np.testing.assert_allclose(grad, want_grad, rtol=0, atol=2 ** -7 * np.abs(want_grad).max())
+    assert not np.array_equal(b, want_b)   # the band matmuls did the sums (their roundings differ)
+    monkeypatch.setattr(speed_forms, "BAND_SUM_DTYPES", ())
+    slices_b, slices_grad = bfloat16_lrn_and_gradient(a, g, groups)
+    np.testing.assert_array_equal(slices_b, want_b)
+    np.testing.assert_array_equal(slices_grad, want_grad)
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
@@ -193,3 +208,17 @@ def test_custom_gradients_traced_inside_are_forgotten_on_leaving():
         traced(tf.ones([1, 2, 2, 8]))
         assert any(name.startswith("CustomGradient-") for name in set(registry) - before)
     assert set(registry) == before
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_bias_gradients_are_float32_sums_rounded_once(dtype):
+    """speed_forms.column_sums, the bias gradient: a matmul with a row of ones whose sums are float32 whatever the
+    maps' dtype. 4096 ones sum to 4096 (a bfloat16 running sum stops at 256); random maps' sums are the exact sums
+    rounded once to the maps' dtype."""
+    ones = tf.ones([8, 16, 32, 3], dtype)
+    np.testing.assert_array_equal(speed_forms.column_sums(ones).numpy().astype(np.float32), [4096.0] * 3)
+    x = np.random.default_rng(9).normal(0, 1, (4, 9, 9, 64))
+    got = speed_forms.column_sums(tf.constant(x, dtype)).numpy().astype(np.float64)
+    exact = tf.constant(x, dtype).numpy().astype(np.float64).sum(axis=(0, 1, 2))
+    relative = 2 ** -7 if dtype == tf.bfloat16 else 1e-5
+    np.testing.assert_allclose(got, exact, rtol=0, atol=relative * np.abs(exact).max())

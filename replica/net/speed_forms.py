@@ -3,7 +3,7 @@
 - `matmul`: the fc layers' x @ w whose input gradient dy @ w^T goes through BatchMatMul;
 - `convolve_input_gradient_first`: a convolution whose backward pass computes the input gradient (on the step's
   critical path) before the kernel gradient;
-- `bias_add`: a bias whose gradient is a plain float32 sum, not the fused BiasAddGrad;
+- `bias_add`: a bias whose gradient is a matmul with a row of ones (`column_sums`), not the fused BiasAddGrad;
 - `Dense`, `Conv2D`: Keras' layers with those backward passes, which at an exchange read the towers' maps as a
   list of parts and `join` them, so that their backward pass cuts each tower's part of the input gradient
   (`split_gradient`) before the kernel gradient;
@@ -116,15 +116,23 @@ def convolve_input_gradient_first(parts, kernel, strides, padding):
 
 @tf.custom_gradient
 def bias_add(x, bias):
-    """x + bias over the last axis, whose bias gradient is a plain sum of dy (in float32) instead of BiasAddGrad.
+    """x + bias over the last axis, whose bias gradient is `column_sums` of dy instead of BiasAddGrad.
 
     Forward it is still a BiasAdd, which the runtime fuses with the convolution and the ReLU. Backward, TensorFlow
     would fuse BiasAddGrad into the kernel gradient (oneDNN's Conv2DBackpropFilterWithBias), which runs conv1's
     kernel gradient at a fraction of the rate of the unfused one (docs/performance.md)."""
     def gradient(dy):
-        axes = list(range(len(dy.shape) - 1))
-        return dy, tf.cast(tf.reduce_sum(tf.cast(dy, tf.float32), axes), bias.dtype)
+        return dy, tf.cast(column_sums(dy), bias.dtype)
     return tf.nn.bias_add(x, bias), gradient
+
+
+def column_sums(x):
+    """The sum of x over all but its last axis, as a matmul of a row of ones with x's rows (one row a pixel): the
+    products and sums are float32 on the matmul units whatever x's dtype (AMX on the CPU, tensor cores on a GPU),
+    rounded once to x's dtype; in bfloat16 several times faster than casting x to float32 and summing it
+    (`--trial=bias_gradient`)."""
+    rows = tf.reshape(x, [-1, x.shape[-1]])
+    return tf.linalg.matmul(tf.ones([1, tf.shape(rows)[0]], x.dtype), rows)[0]
 
 
 def as_parts(inputs):
@@ -201,8 +209,33 @@ def inverse_power(u, beta):
     return tf.pow(u, -beta)
 
 
-def _denominator(a, size, k, alpha, groups):
-    """u = k + alpha * the sum of squares over adjacent maps."""
+def adjacent_maps(maps, size, groups=1, dtype=tf.float32):
+    """The maps x maps 0/1 band matrix whose column i selects the `size` maps centred on map i within i's group."""
+    index = np.arange(maps)
+    group = index // (maps // groups)
+    near = np.abs(index[:, None] - index[None, :]) <= size // 2
+    return tf.constant(near & (group[:, None] == group[None, :]), dtype)
+
+
+def band_sum(x, size, groups=1):
+    """adjacent_sum as a matmul of the maps, one row a pixel, with the band matrix: in bfloat16 on the matmul units,
+    whose products and sums are float32 (AMX on the CPU, tensor cores on a GPU), rounded to bfloat16 once."""
+    maps = x.shape[-1]
+    rows = tf.linalg.matmul(tf.reshape(x, [-1, maps]), adjacent_maps(maps, size, groups, x.dtype))
+    return tf.reshape(rows, tf.shape(x))
+
+
+# The dtypes whose LRN sums its adjacent maps by band matmuls: in bfloat16 the two band matmuls and the passes
+# around them take 0.7x the time of the shifted slices (`--trial=lrn_band`); in float32 the band matmuls are slower
+# (`--trial=lrn`), and float16's squares of activations in the hundreds would overflow.
+BAND_SUM_DTYPES = (tf.bfloat16,)
+
+
+def _denominator(a, sums, size, k, alpha, groups):
+    """u = k + alpha * the sum of squares over adjacent maps, summed here by shifted slices or, when `sums` is
+    given, by the band matmul (`sums` = band_sum(alpha * a^2))."""
+    if sums is not None:
+        return k + tf.cast(sums, tf.float32)
     return k + alpha * adjacent_sum(tf.square(a), size, groups)
 
 
@@ -213,28 +246,37 @@ def _maps(x, rectify):
 
 
 @tf.function(jit_compile=True, autograph=False)
-def _normalised(x, size, k, alpha, beta, groups, rectify):
+def _scaled_squares(x, alpha, rectify):
+    """alpha * a^2 in x's dtype: what the band matmul sums."""
+    return tf.cast(alpha * tf.square(_maps(x, rectify)), x.dtype)
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _normalised(x, sums, size, k, alpha, beta, groups, rectify):
     """b = a * u^-beta, in one pass over x, computed in float32 and returned in x's dtype."""
     a32 = _maps(x, rectify)
-    return tf.cast(a32 * inverse_power(_denominator(a32, size, k, alpha, groups), beta), x.dtype)
+    return tf.cast(a32 * inverse_power(_denominator(a32, sums, size, k, alpha, groups), beta), x.dtype)
 
 
 @tf.function(jit_compile=True, autograph=False)
-def _gradient_over_denominator(x, g, size, k, alpha, beta, groups, rectify):
-    """g * b / u in float32, the part of dL/da that the neighbours share (u recomputed from a: cheaper than
-    keeping it)."""
+def _gradient_over_denominator(x, g, sums, size, k, alpha, beta, groups, rectify):
+    """g * b / u, the part of dL/da that the neighbours share (u recomputed from a: cheaper than keeping it); in
+    float32, or in x's dtype for the band matmul that sums it."""
     a32 = _maps(x, rectify)
-    u = _denominator(a32, size, k, alpha, groups)
-    return tf.cast(g, tf.float32) * a32 * inverse_power(u, beta) / u
+    u = _denominator(a32, sums, size, k, alpha, groups)
+    shared = tf.cast(g, tf.float32) * a32 * inverse_power(u, beta) / u
+    return shared if sums is None else tf.cast(shared, x.dtype)
 
 
 @tf.function(jit_compile=True, autograph=False)
-def _input_gradient(x, g, shared, size, k, alpha, beta, groups, rectify):
-    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps), in x's dtype; with
-    `rectify`, dL/dx: dL/da where x > 0, else 0 (the ReLU's gradient)."""
+def _input_gradient(x, g, shared, sums, size, k, alpha, beta, groups, rectify):
+    """dL/da = g * u^-beta - 2 alpha beta * a * (the sum of `shared` over adjacent maps; with `sums`, `shared` is
+    that sum already, from the band matmul), in x's dtype; with `rectify`, dL/dx: dL/da where x > 0, else 0 (the
+    ReLU's gradient)."""
     a32 = _maps(x, rectify)
-    scale = inverse_power(_denominator(a32, size, k, alpha, groups), beta)
-    gradient = tf.cast(g, tf.float32) * scale - (2.0 * alpha * beta) * a32 * adjacent_sum(shared, size, groups)
+    scale = inverse_power(_denominator(a32, sums, size, k, alpha, groups), beta)
+    shared_sum = adjacent_sum(shared, size, groups) if sums is None else tf.cast(shared, tf.float32)
+    gradient = tf.cast(g, tf.float32) * scale - (2.0 * alpha * beta) * a32 * shared_sum
     if rectify:
         gradient = tf.where(tf.cast(x, tf.float32) > 0, gradient, 0.0)
     return tf.cast(gradient, x.dtype)
@@ -252,21 +294,28 @@ def cross_map_norm(x, size, k, alpha, beta, groups=1, rectify=False):
     than writing u in the forward pass and reading it back. python experiments/speed_trials.py --trial=lrn times
     this against the replica's earlier form (band matmuls with TensorFlow's elementwise ops).
 
-    Whatever x's dtype, the arithmetic is float32 (in bfloat16, the sum of 5 squares of activations in the hundreds
-    would lose too much in its 8-bit mantissa): the passes cast on reading and writing, so a bfloat16 net's maps
-    are never written out in float32 around the LRN.
+    Whatever x's dtype, the arithmetic is float32 (in bfloat16, a running sum of 5 squares of activations in the
+    hundreds would lose too much in its 8-bit mantissa): the passes cast on reading and writing, so a bfloat16
+    net's maps are never written out in float32 around the LRN. In bfloat16 (BAND_SUM_DTYPES) the two sums over
+    adjacent maps are band matmuls instead (`band_sum`), whose products and sums are float32 too: the squares and
+    the sums are rounded to bfloat16 once each, the same error as the output's own rounding (tests/test_layers.py);
+    the forward pass keeps the sums of squares for the gradient.
 
     rectify: x is the convolution's output and a = relu(x) (paper 3.3: the ReLU, then the LRN); each pass applies
     the ReLU, and the gradient its mask, as it reads x: the same numbers as a ReLU op before the LRN, without the
     ReLU's own pass over the maps and its gradient's (`rectified_cross_map_norm`).
     """
     constants = dict(size=size, k=float(k), alpha=float(alpha), beta=float(beta), groups=groups, rectify=rectify)
+    by_band = x.dtype in BAND_SUM_DTYPES
 
     @tf.custom_gradient
     def normalise(a):
+        sums = band_sum(_scaled_squares(a, constants["alpha"], rectify), size, groups) if by_band else None
+
         def gradient(g):
-            return _input_gradient(a, g, _gradient_over_denominator(a, g, **constants), **constants)
-        return _normalised(a, **constants), gradient
+            shared = _gradient_over_denominator(a, g, sums, **constants)
+            return _input_gradient(a, g, band_sum(shared, size, groups) if by_band else shared, sums, **constants)
+        return _normalised(a, sums, **constants), gradient
     return normalise(x)
 
 
