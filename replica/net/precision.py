@@ -10,7 +10,8 @@ purpose:
 
     float32         the paper: float32 everywhere                                     (the default)
     tf32            float32 weights and maps, TensorFloat-32 convolutions and matmuls on GPUs that have it
-    mixed_bfloat16  float32 weights; bfloat16 convolutions, matmuls and exchanges; LRN, softmax and loss float32
+    mixed_bfloat16  float32 weights; bfloat16 convolutions, matmuls and exchanges; LRN arithmetic, softmax and
+                    loss float32 (the LRN's sums over adjacent maps by bfloat16 matmuls, which add in float32)
     mixed_float16   as mixed_bfloat16 with float16 maps and dynamic loss scaling (`LossScale`), for GPUs
                     without bfloat16 (V100, T4)
 """
