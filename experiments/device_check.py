@@ -106,13 +106,13 @@ def check_equivalence(two, input_size):
     import tensorflow as tf
     import replica
     from replica.net.collapse import lively_weights
-    from replica.inputs import input_pipeline
+    from replica.inputs import cifar10
     towers = lively_weights(replica.build_model(2, num_classes=10, input_size=input_size, devices=two))
     one = replica.build_model(2, num_classes=10, input_size=input_size, devices=[two[0], two[0]])
     replica.copy_weights(towers, one)
     layouts = {"towers on one device": one, "grouped convolutions": replica.to_grouped(towers),
                "merged (collapsed)": replica.collapse_to_merged(towers)}
-    images = input_pipeline.load_cifar10()[2][:8].astype(np.float32) - 120.0
+    images = cifar10.load_cifar10()[2][:8].astype(np.float32) - 120.0
     if input_size != 32:
         images = tf.image.resize(images, [input_size, input_size]).numpy()
     reference = towers(images, training=False).numpy()

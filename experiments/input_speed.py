@@ -60,12 +60,12 @@ def stage_rates(data, images=2560):
     the shift), the work the training step does instead on the device."""
     import numpy as np
     import tensorflow as tf
-    from replica.inputs import input_pipeline, records
+    from replica.inputs import records, transforms
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1
     stream = tf.data.Dataset.zip((data.train_order(0, 0).repeat().take(images), tf.data.Dataset.from_tensor_slices(
-        input_pipeline.example_seeds(0, 0, np.arange(images)))))
+        transforms.example_seeds(0, 0, np.arange(images)))))
     mean_image = tf.constant(data.stats.mean_image)
 
     def host_finished(drawn):
@@ -144,8 +144,8 @@ def prepared_kilobytes(prepared_dir, images):
 def photo_kilobytes(photos_dir):
     """KB per image of full-size photos prepared as replica.inputs.prepare does (256x256, JPEG quality 90)."""
     import tensorflow as tf
-    from replica.inputs import input_pipeline, prepare
-    sizes = [len(tf.io.encode_jpeg(input_pipeline.resize_and_centre_crop(input_pipeline.read_image(str(f)), 256),
+    from replica.inputs import photos, prepare, transforms
+    sizes = [len(tf.io.encode_jpeg(transforms.resize_and_centre_crop(photos.read_image(str(f)), 256),
                                    quality=prepare.QUALITY).numpy())
              for f in sorted(pathlib.Path(photos_dir).glob("*/*"))]
     return sum(sizes) / len(sizes) / 1024
@@ -209,7 +209,7 @@ def main(argv):
     notes = [f"source: {FLAGS.data_dir} ({sources['raw folder'].train_size():,} training images, 64x64 photos: their "
              f"decoding flatters the raw path) and its prepared shards; crops, mirrors, mean subtraction and PCA "
              f"colour noise on, the host's share of them (decoding, drawing the window, the mirror and the colour "
-             f"shift: replica.inputs.input_pipeline.Photos) timed here and the device's float pass in the "
+             f"shift: replica.inputs.photos.Photos) timed here and the device's float pass in the "
              f"training step timed below; {images:,} images per figure",
              f"full-size photos: {FLAGS.photos_dir}, photos of 256 pixels on their shorter side (real ILSVRC-2012 "
              "photos average about 400x350, so a raw folder of them is slower still), each repeated to fill an epoch, "

@@ -20,6 +20,7 @@ from replica.training import checkpoints, runs, train
 from replica.training.recipe import RecipeChanged, TrainConfig
 from replica.training.resume import NonFiniteLoss
 from replica.training.stopping import Interrupted
+from replica.inputs import cifar10, data_set, image_folder
 from replica.inputs import input_pipeline as ip
 from tests.conftest import REPO
 
@@ -72,7 +73,7 @@ def test_only_folders_with_images_are_classes_and_hidden_entries_are_ignored(tmp
         (root / split / "empty").mkdir()
         write_jpeg(root / split / ".hidden" / "x.JPEG", 1)        # sorts first: would shift every label
         write_jpeg(root / split / "cat" / "._cat_0.JPEG", 2)      # macOS' AppleDouble companion
-    data = ip.ImageFolder(root, cache_dir=tmp_path / "cache")
+    data = image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
     assert data.classes == ["cat", "dog"] and data.num_classes == 2
     assert [(pathlib.Path(p).name, y) for p, y in data.files["eval"]] == [
         ("cat_0.JPEG", 0), ("cat_1.JPEG", 0), ("cat_2.JPEG", 0), ("dog_0.JPEG", 1), ("dog_1.JPEG", 1),
@@ -83,8 +84,8 @@ def test_a_class_with_images_in_one_split_only_is_an_error_naming_it(tmp_path):
     root = image_tree(tmp_path / "data")
     write_jpeg(root / "train" / "emu" / "emu_0.JPEG", 3)
     (root / "val" / "emu").mkdir()
-    with pytest.raises(ip.DataError, match=r"class emu has images in .*train but none in .*val"):
-        ip.ImageFolder(root, cache_dir=tmp_path / "cache")
+    with pytest.raises(data_set.DataError, match=r"class emu has images in .*train but none in .*val"):
+        image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
 
 
 def test_unreadable_images_are_named_and_counted_every_run(tmp_path, caplog):
@@ -93,7 +94,7 @@ def test_unreadable_images_are_named_and_counted_every_run(tmp_path, caplog):
     (root / "val" / "dog" / "truncated.JPEG").write_bytes((root / "val" / "dog" / "dog_0.JPEG").read_bytes()[:40])
     for run in range(2):   # the second run reads the cached scan and must still name them
         caplog.clear()
-        data = ip.ImageFolder(root, cache_dir=tmp_path / "cache")
+        data = image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
         assert [pathlib.Path(p).name for p, _ in data.skipped_files["train"]] == ["broken.JPEG"]
         assert [pathlib.Path(p).name for p, _ in data.skipped_files["eval"]] == ["truncated.JPEG"]
         assert data.train_size() == 6 and data.eval_size() == 6
@@ -105,7 +106,7 @@ def test_unreadable_images_are_named_and_counted_every_run(tmp_path, caplog):
 def test_skipped_files_reach_the_run_folder_and_results(tmp_path):
     root = image_tree(tmp_path / "data")
     (root / "val" / "cat" / "broken.JPEG").write_bytes(b"\xff\xd8 garbage")
-    data = ip.ImageFolder(root, cache_dir=tmp_path / "cache")
+    data = image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
     model = replica.build_model(1, num_classes=2, input_size=227)
     run_dir = tmp_path / "run"
     results = train.Trainer(model, data, run_dir, TrainConfig(
@@ -124,14 +125,14 @@ def test_skipped_files_reach_the_run_folder_and_results(tmp_path):
 def test_a_damaged_cifar_batch_is_an_error_that_says_what_is_wrong(tmp_path, damage, message):
     import pickle
     folder = tmp_path / "cifar"
-    shutil.copytree(ip.CIFAR10_SLICE, folder)
+    shutil.copytree(cifar10.CIFAR10_SLICE, folder)
     with open(folder / "data_batch_1", "rb") as f:
         batch = pickle.load(f, encoding="bytes")
     damage(batch)
     with open(folder / "data_batch_1", "wb") as f:
         pickle.dump(batch, f)
-    with pytest.raises(ip.DataError, match=message):
-        ip.load_cifar10(folder)
+    with pytest.raises(data_set.DataError, match=message):
+        cifar10.load_cifar10(folder)
 
 
 # --- damaged checkpoints ----------------------------------------------------------------------------------------

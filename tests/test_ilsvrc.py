@@ -6,8 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from replica.inputs import ilsvrc
-from replica.inputs import input_pipeline as ip
+from replica.inputs import ilsvrc, image_folder
 from tests.conftest import SHARED_DATA
 
 TINY = SHARED_DATA / "tiny-imagenet-10"
@@ -73,10 +72,10 @@ def write_caffe(root, truth, classes):
 
 @pytest.mark.parametrize("write_labels", [write_devkit, write_kaggle, write_caffe])
 def test_a_flat_val_folder_gets_the_labels_of_the_class_folder_layout(class_folder_tree, tmp_path, write_labels):
-    reference = ip.ImageFolder(class_folder_tree, cache_dir=tmp_path / "cache0")
+    reference = image_folder.ImageFolder(class_folder_tree, cache_dir=tmp_path / "cache0")
     truth = flatten(class_folder_tree, tmp_path / "flat")
     write_labels(tmp_path / "flat", truth, reference.classes)
-    flat = ip.ImageFolder(tmp_path / "flat", cache_dir=tmp_path / "cache1")
+    flat = image_folder.ImageFolder(tmp_path / "flat", cache_dir=tmp_path / "cache1")
     assert flat.classes == reference.classes and flat.eval_size() == reference.eval_size() == 8
     assert labels_by_pixels(flat) == labels_by_pixels(reference)
 
@@ -85,7 +84,7 @@ def test_a_flat_val_folder_without_labels_lists_what_it_found_and_the_layouts(cl
     flatten(class_folder_tree, tmp_path / "flat")
     with pytest.raises(ilsvrc.LayoutError, match="no class folders and no label file; found ILSVRC2012_val_0000"
                                                  ".*the layouts read: val/<wnid>"):
-        ip.ImageFolder(tmp_path / "flat", cache_dir=tmp_path / "cache")
+        image_folder.ImageFolder(tmp_path / "flat", cache_dir=tmp_path / "cache")
 
 
 def test_a_label_naming_a_class_train_does_not_have_is_named(class_folder_tree, tmp_path):
@@ -94,7 +93,7 @@ def test_a_label_naming_a_class_train_does_not_have_is_named(class_folder_tree, 
     truth[first] = "n99999999"
     write_kaggle(tmp_path / "flat", truth, None)
     with pytest.raises(ilsvrc.LayoutError, match=f"{first} is labelled n99999999, which train/ has no folder for"):
-        ip.ImageFolder(tmp_path / "flat", cache_dir=tmp_path / "cache")
+        image_folder.ImageFolder(tmp_path / "flat", cache_dir=tmp_path / "cache")
 
 
 def test_the_shipped_class_table_is_the_sorted_thousand_with_the_devkit_words(class_folder_tree, tmp_path):
@@ -102,6 +101,6 @@ def test_the_shipped_class_table_is_the_sorted_thousand_with_the_devkit_words(cl
     assert len(table) == 1000 and list(table) == sorted(table)
     words = dict(line.split("\t") for line in (TINY / "words.txt").read_text().splitlines())
     assert all(table[wnid] == w for wnid, w in words.items())   # an independent source agrees
-    data = ip.ImageFolder(class_folder_tree, cache_dir=tmp_path / "cache")
+    data = image_folder.ImageFolder(class_folder_tree, cache_dir=tmp_path / "cache")
     assert data.class_names == [words[c] for c in data.classes]
     assert ilsvrc.class_names(["n00000000"]) == ["n00000000"]

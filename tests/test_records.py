@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from replica.inputs import image_folder, image_shards, prepare
 from replica.inputs import input_pipeline as ip
-from replica.inputs import prepare
 from replica.errors import UserError
 from tests.conftest import SHARED_DATA
 
@@ -42,7 +42,7 @@ def eval_labels_and_files(data):
 def write_foreign_shards(folder, out, layout):
     """The folder's images as tensorflow/models' official shards or TFDS's, full-size JPEGs as those writers keep
     them, their labels in that layout's convention."""
-    classes, train, val = ip.list_image_folder(folder)
+    classes, train, val = image_folder.list_image_folder(folder)
     for split, files, pattern in (("train", train, "{}-{:05d}-of-00002"), ("validation", val, "{}-{:05d}-of-00001")):
         count = 2 if split == "train" else 1
         prefix = split if layout == "official" else f"imagenet2012-{split}.tfrecord"
@@ -66,7 +66,7 @@ def test_prepared_shards_hold_every_image_once_with_its_label_and_the_training_s
     assert manifest["counts"] == {"train": 20, "eval": 8} and not manifest["skipped"]
     assert sorted(manifest["shards"]) == ["train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003",
                                           "validation-00000-of-00001"]
-    classes, train, _ = ip.list_image_folder(folder)
+    classes, train, _ = image_folder.list_image_folder(folder)
     from replica.inputs import ilsvrc
     assert manifest["class_names"] == ilsvrc.class_names(classes) and "bullfrog" in manifest["class_names"][0]
     truth = {p.split("/")[-1]: y for p, y in train}
@@ -86,7 +86,7 @@ def test_prepared_shards_hold_every_image_once_with_its_label_and_the_training_s
         "manifest.json", "stats.npz"]
     from_folder = ip.load_data("imagenet_folder", folder, cache_dir=out.parent / "cache-folder")
     shards = ip.load_data("imagenet_folder", out)
-    assert isinstance(shards, ip.ImageShards) and shards.classes == from_folder.classes == classes
+    assert isinstance(shards, image_shards.ImageShards) and shards.classes == from_folder.classes == classes
     np.testing.assert_allclose(shards.stats.mean_image, from_folder.stats.mean_image, atol=1e-4)
 
 
@@ -159,7 +159,7 @@ def write_ilsvrc_tars(folder, root):
     Caffe's val.txt beside them; returns {validation file name: label}."""
     import io
     import tarfile
-    classes, _, val = ip.list_image_folder(folder)
+    classes, _, val = image_folder.list_image_folder(folder)
     with tarfile.open(root / "ILSVRC2012_img_train.tar", "w") as outer:
         for wnid in classes:
             inner = io.BytesIO()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from replica.inputs import ilsvrc, input_pipeline
+from replica.inputs import ilsvrc, photos
 from replica.trained import pretrained, serving
 from replica.errors import UserError
 from tests.conftest import REPO, SHARED_DATA
@@ -30,7 +30,7 @@ def test_classify_names_the_most_probable_ilsvrc_classes(onnx_file):
     classifier = serving.from_onnx(onnx_file, "grouped")
     assert classifier.input_size == 227 and len(classifier.class_names) == 1000
     (path, best), = serving.classify(classifier, PHOTOS[:1])
-    probs = tf.nn.softmax(classifier.model(serving.prepare(classifier, input_pipeline.read_image(PHOTOS[0]))[None]))[0]
+    probs = tf.nn.softmax(classifier.model(serving.prepare(classifier, photos.read_image(PHOTOS[0]))[None]))[0]
     expected = np.argsort(-probs.numpy())[:5]
     assert [name for name, _ in best] == [classifier.class_names[k] for k in expected]
     assert [p for _, p in best] == sorted((p for _, p in best), reverse=True)
@@ -66,7 +66,7 @@ def test_an_export_loads_in_a_fresh_process_and_serves_the_same_probabilities(on
     classifier = serving.from_onnx(onnx_file, towers, devices=two_devices if towers == 2 else None)
     out = serving.export(classifier, tmp_path / "export")
     photo = PHOTOS[1]
-    here = tf.nn.softmax(classifier.model(serving.prepare(classifier, input_pipeline.read_image(photo))[None]))[0].numpy()
+    here = tf.nn.softmax(classifier.model(serving.prepare(classifier, photos.read_image(photo))[None]))[0].numpy()
     result = subprocess.run([sys.executable, "-c", LOAD_AND_SERVE, str(out), str(photo)], capture_output=True,
                             text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import replica
+from replica.inputs import data_set
 from replica.inputs import input_pipeline as ip
 from replica.training import checkpoints, train
 from replica.training.optimizer import PaperSGD
@@ -249,5 +250,5 @@ def test_a_held_out_validation_split_is_what_the_schedule_watches(tmp_path):
     assert [e["val_split"] for e in epochs] == ["val", "val"]
     assert results["schedule_watched"] == "the held-out validation split" and results["final"]["eval_images"] == 500
     assert [e["learning_rate"] for e in epochs] == pytest.approx([0.01, 0.001])   # the fixed schedule, after epoch 1
-    with pytest.raises(ip.DataError, match="leaves no training image"):
+    with pytest.raises(data_set.DataError, match="leaves no training image"):
         ip.load_data("cifar10", validation_images=2000)

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica.inputs import ilsvrc, input_pipeline, records, tars
+from replica.inputs import ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
 from replica.errors import UserError, exits_2_on_user_error
 
@@ -63,7 +63,7 @@ def resized_and_encoded(items, quality):
     def load(name, offset, label):
         encoded = tf.cond(offset < 0, lambda: tf.io.read_file(name),
                           lambda: tf.py_function(read_member, [name], tf.string))
-        image = input_pipeline.resize_and_centre_crop(
+        image = transforms.resize_and_centre_crop(
             tf.io.decode_image(encoded, channels=3, expand_animations=False))
         return name, label, image, tf.io.encode_jpeg(image, quality=quality)
     labels = np.array([y for _, y in items], np.int64)
@@ -79,7 +79,7 @@ def file_name(source):
 def write_shard(out, name, files, classes, quality, with_stats):
     """Write one shard (atomically) and its record `<name>.json` (count, skipped files, statistics' sums)."""
     names = [item if isinstance(item, str) else f"{item.tar}:{item.name}" for item, _ in files]
-    sums, written = input_pipeline.StatsSums(), set()
+    sums, written = transforms.StatsSums(), set()
     tmp = out / f"{name}.tmp"
     try:
         with tf.io.TFRecordWriter(str(tmp)) as writer:
@@ -106,7 +106,7 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
     out = pathlib.Path(out_dir)
     if records.detect(data_dir):
         raise UserError(f"{data_dir} holds TFRecord shards already: train from it directly (--data_dir={data_dir})")
-    classes, train, val = (tars.list_tars if tars.found(data_dir) else input_pipeline.list_image_folder)(data_dir)
+    classes, train, val = (tars.list_tars if tars.found(data_dir) else image_folder.list_image_folder)(data_dir)
     train = [train[i] for i in np.random.default_rng(0).permutation(len(train))]
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.tmp"):   # a shard a killed run was writing
@@ -152,18 +152,18 @@ def layout_of(data_dir):
     if tars.found(root):
         return f"the downloaded tars ({tars.TRAIN_TAR}: a tar per class; {tars.VAL_TAR}: flat, with its label file)"
     val = root / "val"
-    flat = val.is_dir() and any(input_pipeline.is_image_file(f) for f in val.iterdir())
+    flat = val.is_dir() and any(photos.is_image_file(f) for f in val.iterdir())
     return "train/<wnid>/ with a flat val/ and its label file" if flat else "train/<wnid>/ and val/<wnid>/"
 
 
 def write_stats(out, train_shards):
     """The per-pixel mean image and PCA statistics of all training shards, from their sums."""
-    sums = input_pipeline.StatsSums()
+    sums = transforms.StatsSums()
     for name in train_shards:
-        sums.merge(input_pipeline.StatsSums.load(out / f"{name}.sums.npz"))
+        sums.merge(transforms.StatsSums.load(out / f"{name}.sums.npz"))
     if not sums.count:
         raise UserError(f"no training image of the source could be decoded; nothing written to {out}")
-    input_pipeline.save_stats(sums.stats(), out / records.STATS)
+    transforms.save_stats(sums.stats(), out / records.STATS)
 
 
 def verify(out, manifest):

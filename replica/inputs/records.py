@@ -109,7 +109,7 @@ class Shards:
 def decode_jpeg_at_256(encoded):
     """JPEG bytes -> 256x256 uint8: the prepared shards are 256x256 already (decoded as they are); others are resized
     and cropped as the image folders are (PAPER.md 3)."""
-    from replica.inputs.input_pipeline import resize_and_centre_crop
+    from replica.inputs.transforms import resize_and_centre_crop
     image = tf.io.decode_jpeg(encoded, channels=3)
     size = paper.RESIZE_SHORTER_SIDE
     shape = tf.shape(image)

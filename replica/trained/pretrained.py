@@ -375,11 +375,11 @@ def photo_crops(paths, size=CAFFE_INPUT_SIZE, ten_crop=False):
     """Image files -> uint8 RGB crops with the paper's test preprocessing (PAPER.md 3): shorter side 256, the
     central 256x256, then its centre size x size crop ([n, size, size, 3]) or its 10 crops ([n, 10, ...])."""
     import tensorflow as tf
-    from replica.inputs import input_pipeline
+    from replica.inputs import photos, transforms
     crops = []
     for path in paths:
-        image = input_pipeline.resize_and_centre_crop(input_pipeline.read_image(path))
-        crops.append(input_pipeline.ten_crops(image, size) if ten_crop else input_pipeline.centre_crop(image, size))
+        image = transforms.resize_and_centre_crop(photos.read_image(path))
+        crops.append(transforms.ten_crops(image, size) if ten_crop else transforms.centre_crop(image, size))
     return tf.stack(crops).numpy()
 
 

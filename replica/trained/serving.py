@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from replica.training import evaluate as evaluate_lib
-from replica.inputs import ilsvrc, input_pipeline
+from replica.inputs import cifar10, ilsvrc, input_pipeline, photos, transforms
 from replica import paper
 from replica.trained import pretrained
 from replica.training import runs
@@ -55,7 +55,7 @@ def from_run(path, devices=None):
                                     train_limit=config.get("train_limit") or None,
                                     validation_images=config.get("validation_images", 0))
     wnids = getattr(data, "classes", None)
-    names = getattr(data, "class_names", None) or input_pipeline.cifar10_class_names(config["data_dir"])
+    names = getattr(data, "class_names", None) or cifar10.cifar10_class_names(config["data_dir"])
     return Classifier(model, data.stats.mean_image, names, wnids, f"the run {path}")
 
 
@@ -65,11 +65,11 @@ def prepare(classifier, image, ten_crop=False):
     if size == classifier.input_size:   # CIFAR-10: the whole image at 32x32
         image = tf.image.resize(image, [size, size], antialias=True)
     else:
-        image = input_pipeline.resize_and_centre_crop(image, size)
+        image = transforms.resize_and_centre_crop(image, size)
     image = tf.cast(image, tf.float32) - tf.constant(classifier.mean, tf.float32)
     if ten_crop:
-        return input_pipeline.ten_crops(image, classifier.input_size)
-    return input_pipeline.centre_crop(image, classifier.input_size)
+        return transforms.ten_crops(image, classifier.input_size)
+    return transforms.centre_crop(image, classifier.input_size)
 
 
 def classify(classifier, paths, ten_crop=False, top=5):
@@ -77,7 +77,7 @@ def classify(classifier, paths, ten_crop=False, top=5):
     predict = evaluate_lib.make_predict(classifier.model)
     results = []
     for path in paths:
-        probs = predict(prepare(classifier, input_pipeline.read_image(path), ten_crop)[None])[0].numpy()
+        probs = predict(prepare(classifier, photos.read_image(path), ten_crop)[None])[0].numpy()
         best = np.argsort(-probs)[:top]
         results.append((str(path), [(classifier.class_names[k], float(probs[k])) for k in best]))
     return results

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica.inputs import input_pipeline
+from replica.inputs.data_set import DataError
 from replica.net import precision
 from replica.training import checkpoints, metrics, resume, runs, schedule
 from replica.training import evaluate as evaluate_lib
@@ -24,7 +24,7 @@ from replica.training.stopping import Interrupted, StopRequest
 
 
 class Trainer:
-    """Trains `model` on `data` (an `input_pipeline.ImageData`) in `run_dir`, resuming from its checkpoint.
+    """Trains `model` on `data` (a `replica.inputs.data_set.ImageData`) in `run_dir`, resuming from its checkpoint.
 
     workers: None, or a `replica.training.distributed.Workers`: the gradients are averaged across the workers, each
       worker trains on its share of every global batch, and only the chief writes.
@@ -192,7 +192,7 @@ class Trainer:
         try:
             steps_per_epoch = self.data.steps_per_epoch(self.config.batch_size)
             if steps_per_epoch < 1:
-                raise input_pipeline.DataError(f"{self.data.train_size()} training images make no batch of "
+                raise DataError(f"{self.data.train_size()} training images make no batch of "
                                                f"{self.config.batch_size}; lower --batch_size")
             while not self.is_finished():
                 epoch = int(self.state.epoch.numpy())
