@@ -341,9 +341,10 @@ def relu_in_lrn_trial():
 
 
 def lrn_bound_trial():
-    """The LRN's forward pass against a plain pass over the same maps (the same bytes read and written): what its
-    arithmetic costs beyond the memory traffic, in XLA's code for the CPU (docs/performance.md, what bounds the
-    fraction). A device's share of the CPU is one core: run with --intra_op_threads=1."""
+    """The LRN's forward pass by shifted slices, one XLA pass, against a plain pass over the same maps (the same
+    bytes read and written): what its arithmetic costs beyond the memory traffic, in XLA's code for the CPU
+    (docs/performance.md, what bounds the fraction). A device's share of the CPU is one core: run with
+    --intra_op_threads=1."""
     import tensorflow as tf
     from replica import paper
     from replica.net import precision, speed_forms
@@ -364,9 +365,10 @@ def lrn_bound_trial():
         x = tf.cast(tf.random.normal([FLAGS.batch_size, *shape], stddev=10.0), dtype)
         forms = {"a plain pass (cast, ReLU, scale)": lambda: plain_pass(x),
                  "the LRN without its sum over adjacent maps": lambda: without_adjacent_sum(x),
-                 "the LRN (now)": lambda: speed_forms.rectified_cross_map_norm(x, paper.LRN_N, paper.LRN_K,
-                                                                               paper.LRN_ALPHA, paper.LRN_BETA)}
-        say(f"  {layer}" + "".join(f"  {name}: {1000 * time_call(form):5.1f}" for name, form in forms.items()))
+                 "the LRN by shifted slices": lambda: speed_forms.rectified_cross_map_norm(
+                     x, paper.LRN_N, paper.LRN_K, paper.LRN_ALPHA, paper.LRN_BETA)}
+        with patched(speed_forms, BAND_SUM_DTYPES=()):   # one pass in either precision (bfloat16: --trial=lrn_band)
+            say(f"  {layer}" + "".join(f"  {name}: {1000 * time_call(form):5.1f}" for name, form in forms.items()))
 
 
 def lrn_band_trial():

@@ -145,7 +145,8 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
 @pytest.mark.slow
 def test_the_exchange_and_lrn_speed_trials_run_and_report_each_form(tmp_path):
     """The trials behind docs/performance.md's exchange and LRN figures run end to end on a tiny batch: both forms
-    timed in the step and profiled for each device's waiting, and the LRN against a plain pass, in the report."""
+    timed in the step and profiled for each device's waiting, the LRN against a plain pass, and the bfloat16 LRN's
+    two forms alone and in the step, in the report."""
     run_script("speed_trials", "--trial=exchange_gradient", "--towers=2", "--batch_size=2", "--rounds=1",
                "--steps=1", f"--out_dir={tmp_path}", timeout=400)
     report = (tmp_path / "speed_trials_towers2_exchange_gradient.md").read_text()
@@ -159,6 +160,14 @@ def test_the_exchange_and_lrn_speed_trials_run_and_report_each_form(tmp_path):
         line = next(l for l in report.splitlines() if l.strip().startswith(layer))
         times = [float(v) for v in re.findall(r": +([0-9.]+)", line)]
         assert len(times) == 3 and all(t > 0 for t in times)   # the plain pass, without the sum, the LRN
+    run_script("speed_trials", "--trial=lrn_band", "--step_precision=mixed_bfloat16", "--towers=2", "--batch_size=2",
+               "--rounds=1", "--steps=1", f"--out_dir={tmp_path}", timeout=400)
+    report = (tmp_path / "speed_trials_towers2_lrn_band_mixed_bfloat16.md").read_text()
+    for layer in ("norm1", "norm2"):   # the bfloat16 LRN alone, by slices and by band matmuls
+        line = next(l for l in report.splitlines() if l.strip().startswith(layer))
+        assert len([t for t in re.findall(r": +([0-9.]+)", line) if float(t) > 0]) == 2
+    for form in ("shifted slices (earlier form)", "band matmuls (now)"):
+        assert re.search(re.escape(form) + r" +median +[0-9.]+ images/s", report)   # and in the step
 
 
 def test_learning_curves_are_each_variants_mean_over_seeds_and_drawn(tmp_path):
