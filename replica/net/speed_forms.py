@@ -8,7 +8,8 @@
   list of parts and `join` them, so that their backward pass cuts each tower's part of the input gradient
   (`split_gradient`) before the kernel gradient;
 - `cross_map_norm`: the LRN as three XLA-compiled passes, its gradient written out, with the ReLU before it
-  computed inside them (`rectified_cross_map_norm`).
+  computed inside them (`rectified_cross_map_norm`); in bfloat16 its sums over adjacent maps are band matmuls
+  (`band_sum`).
 
 Each form's gain, and the command that measures it again, is in docs/performance.md. `FORMS` is the one seam
 through which experiments/speed_trials.py swaps a form for its alternatives; tests/test_layers.py checks every form
@@ -260,8 +261,8 @@ def _normalised(x, sums, size, k, alpha, beta, groups, rectify):
 
 @tf.function(jit_compile=True, autograph=False)
 def _gradient_over_denominator(x, g, sums, size, k, alpha, beta, groups, rectify):
-    """g * b / u, the part of dL/da that the neighbours share (u recomputed from a: cheaper than keeping it); in
-    float32, or in x's dtype for the band matmul that sums it."""
+    """g * b / u, the part of dL/da that the neighbours share (u recomputed from a, cheaper than keeping it, or
+    from the band matmul's sums, kept); in float32, or in x's dtype for the band matmul that sums it."""
     a32 = _maps(x, rectify)
     u = _denominator(a32, sums, size, k, alpha, groups)
     shared = tf.cast(g, tf.float32) * a32 * inverse_power(u, beta) / u
