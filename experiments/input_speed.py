@@ -2,12 +2,13 @@
 
   python experiments/input_speed.py [--data_dir=FOLDER] [--prepared_dir=SHARDS] [--quick]
 
-Each figure is one training epoch's stream as the trainer reads it (replica.inputs.input_pipeline: decode, for the raw
+Each figure is one training epoch's stream as the trainer reads it (replica.inputs.photos: decode, for the raw
 folder the resize to 256 and centre crop, then the draws of the random 227 window, its mirror and the PCA colour
 shift; cutting the window, mirroring it and the float pass, minus the mean window plus the shift, are the training
 step's first pass, on the device, timed on its own), drained without a network, on tf.data's thread pool limited
-to 1, 2, ... cores (`private_threadpool_size`). The source defaults to tiny-imagenet-10 (64x64 photos: their decoding flatters the raw path, as real ILSVRC photos
-average about 400x350), prepared into a scratch folder by replica.inputs.prepare unless --prepared_dir names one.
+to 1, 2, ... cores (`private_threadpool_size`). The source defaults to tiny-imagenet-10 (64x64 photos: their
+decoding flatters the raw path, as real ILSVRC photos average about 400x350), prepared into a scratch folder by
+replica.inputs.prepare unless --prepared_dir names one.
 Written to experiments/results/input_speed.{md,json}: images/s and images/s per core beside the core count, and
 the host cores that feed a given GPU rate (tf_cnn_benchmarks measured 2,987 images/s for AlexNet on one P100;
 current GPUs train it at 10,000 and more).

@@ -30,8 +30,8 @@ from experiments import report  # noqa: E402  (defines --out_dir)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
-                                   "exchange_gradient", "lrn_bound", "lrn_band", "conv1_kernel_gradient", "bias_gradient",
-                                   "all"],
+                                   "exchange_gradient", "lrn_bound", "lrn_band", "conv1_kernel_gradient",
+                                   "bias_gradient", "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
@@ -116,17 +116,19 @@ def lrn_elementwise_by_xla(x, size, k, alpha, beta, groups=1):
                                elementwise=lambda f: tf.function(f, jit_compile=True))
 
 
-def bias_add_summed_in_float32(x, bias, summed=None):
-    """speed_forms.bias_add whose bias gradient casts dy to float32 and sums it over all but the last axis by
-    TensorFlow's Sum (the earlier form); summed(dy): that cast and sum as another function."""
+def summed_in_float32(dy):
+    """The bias gradient's earlier form: dy cast to float32 and summed over all but its last axis by Sum."""
     import tensorflow as tf
+    return tf.reduce_sum(tf.cast(dy, tf.float32), list(range(len(dy.shape) - 1)))
 
-    def sum_in_float32(dy):
-        return tf.reduce_sum(tf.cast(dy, tf.float32), list(range(len(dy.shape) - 1)))
+
+def bias_add_summed_in_float32(x, bias, summed=summed_in_float32):
+    """speed_forms.bias_add whose bias gradient is summed(dy) (default `summed_in_float32`, the earlier form)."""
+    import tensorflow as tf
 
     @tf.custom_gradient
     def add(x, bias):
-        return tf.nn.bias_add(x, bias), lambda dy: (dy, tf.cast((summed or sum_in_float32)(dy), bias.dtype))
+        return tf.nn.bias_add(x, bias), lambda dy: (dy, tf.cast(summed(dy), bias.dtype))
     return add(x, bias)
 
 
@@ -134,9 +136,7 @@ def bias_add_summed_by_xla(x, bias):
     """The float32 cast and sum of the bias gradient as one XLA-compiled pass: the cast is fused into the sum
     instead of writing a float32 copy of dy (tried)."""
     import tensorflow as tf
-    return bias_add_summed_in_float32(x, bias, summed=tf.function(
-        lambda dy: tf.reduce_sum(tf.cast(dy, tf.float32), list(range(len(dy.shape) - 1))), jit_compile=True,
-        autograph=False))
+    return bias_add_summed_in_float32(x, bias, tf.function(summed_in_float32, jit_compile=True, autograph=False))
 
 
 # ---- timing ----
@@ -466,7 +466,8 @@ def main(argv):
     trials = {"update": update_trial, "fc_input_gradient": fc_input_gradient_trial, "lrn": lrn_trial,
               "lrn_casts": lrn_casts_trial, "relu_in_lrn": relu_in_lrn_trial,
               "gradient_order": gradient_order_trial, "exchange_gradient": exchange_gradient_trial,
-              "lrn_bound": lrn_bound_trial, "lrn_band": lrn_band_trial, "conv1_kernel_gradient": conv1_kernel_gradient_trial,
+              "lrn_bound": lrn_bound_trial, "lrn_band": lrn_band_trial,
+              "conv1_kernel_gradient": conv1_kernel_gradient_trial,
               "bias_gradient": bias_gradient_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):

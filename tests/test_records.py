@@ -1,5 +1,5 @@
-"""ImageNet as TFRecord shards: prepared once by replica.inputs.prepare, or as tensorflow/models and TFDS write them; the
-same images get the same labels through every layout, training reads them deterministically, and an interrupted
+"""ImageNet as TFRecord shards: prepared once by replica.inputs.prepare, or as tensorflow/models and TFDS write them;
+the same images get the same labels through every layout, training reads them deterministically, and an interrupted
 preparation continues shard by shard. Built in miniature from the real tiny-imagenet-10 photos."""
 import json
 import shutil
@@ -192,5 +192,6 @@ def test_the_downloaded_tars_are_prepared_in_place_with_the_folders_labels(folde
         labels[ex["image/filename"].bytes_list.value[0].decode()] = ex["image/class/label"].int64_list.value[0] - 1
     assert labels == truth
     from_tars = ip.load_data("imagenet_folder", out)
-    np.testing.assert_allclose(from_tars.stats.mean_image, ip.load_data("imagenet_folder", prepared[0]).stats.mean_image,
+    from_folder = ip.load_data("imagenet_folder", prepared[0])
+    np.testing.assert_allclose(from_tars.stats.mean_image, from_folder.stats.mean_image,
                                atol=1e-4)   # the same training images, read from the tars

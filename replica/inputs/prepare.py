@@ -6,7 +6,8 @@ into TFRecord shards that training reads directly (`--data_dir=OUT`).
 
 The source is ILSVRC-2012's two tar files as downloaded (`ILSVRC2012_img_train.tar`, `ILSVRC2012_img_val.tar` and a
 validation label file beside them: replica.inputs.tars reads them in place, without extraction), or any image-folder
-layout `--dataset=imagenet_folder` reads (train/<wnid>/ with val/<wnid>/ or a flat val/ and its label file). Written to OUT, in the official layout (replica.inputs.records): `train-00000-of-NNNNN` ...
+layout `--dataset=imagenet_folder` reads (train/<wnid>/ with val/<wnid>/ or a flat val/ and its label file).
+Written to OUT, in the official layout (replica.inputs.records): `train-00000-of-NNNNN` ...
 and `validation-00000-of-MMMMM` (`image/encoded`, `image/class/label` 1-based over the sorted wnids,
 `image/class/synset`, `image/filename`), the per-pixel mean image and PCA colour statistics of the training
 images (`stats.npz`, PAPER.md 3), and `manifest.json`: counts, classes with names, skipped files and why, the
@@ -181,7 +182,8 @@ def main(argv):
     from absl import flags
     f = flags.FLAGS
     if not f.data_dir or not f.out_dir:
-        raise UserError("name the source and the destination: python -m replica.inputs.prepare --data_dir=SRC --out_dir=DST")
+        raise UserError("name the source and the destination: "
+                        "python -m replica.inputs.prepare --data_dir=SRC --out_dir=DST")
     if f.images_per_shard < 1 or not 1 <= f.quality <= 100:
         raise UserError("--images_per_shard must be positive and --quality in 1..100")
     manifest = prepare(f.data_dir, f.out_dir, f.images_per_shard, f.quality)

@@ -108,7 +108,8 @@ class Trainer:
         step = int(self.state.step.numpy())
         if not self.weights_are_finite():
             raise self._diverged(f"the weights became NaN or infinite by step {step}", step)
-        same_step = [r for r in self.metrics.history["checkpoints"] if r["step"] == step]   # saved again at an epoch's end
+        # saved again at an epoch's end
+        same_step = [r for r in self.metrics.history["checkpoints"] if r["step"] == step]
         losses = self._losses_since_save
         loss = float(np.mean(losses)) if losses else (same_step[0]["loss"] if same_step else None)
         self.metrics.history["checkpoints"] = [r for r in self.metrics.history["checkpoints"] if r["step"] != step] + [
