@@ -210,15 +210,15 @@ def test_custom_gradients_traced_inside_are_forgotten_on_leaving():
     assert set(registry) == before
 
 
-@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16, tf.float16])
 def test_bias_gradients_are_float32_sums_rounded_once(dtype):
     """speed_forms.column_sums, the bias gradient: a matmul with a row of ones whose sums are float32 whatever the
-    maps' dtype. 4096 ones sum to 4096 (a bfloat16 running sum stops at 256); random maps' sums are the exact sums
-    rounded once to the maps' dtype."""
+    maps' dtype. 4096 ones sum to 4096 (a running sum stops at 256 in bfloat16, 2048 in float16); random maps' sums
+    are the exact sums rounded once to the maps' dtype."""
     ones = tf.ones([8, 16, 32, 3], dtype)
     np.testing.assert_array_equal(speed_forms.column_sums(ones).numpy().astype(np.float32), [4096.0] * 3)
     x = np.random.default_rng(9).normal(0, 1, (4, 9, 9, 64))
     got = speed_forms.column_sums(tf.constant(x, dtype)).numpy().astype(np.float64)
     exact = tf.constant(x, dtype).numpy().astype(np.float64).sum(axis=(0, 1, 2))
-    relative = 2 ** -7 if dtype == tf.bfloat16 else 1e-5
+    relative = {tf.bfloat16: 2 ** -7, tf.float16: 2 ** -9, tf.float32: 1e-5}[dtype]
     np.testing.assert_allclose(got, exact, rtol=0, atol=relative * np.abs(exact).max())
