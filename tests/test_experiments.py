@@ -34,7 +34,7 @@ def test_architecture_table_is_exact_and_the_cost_model_explains_the_timing_clai
 FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
 
 
-@pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 2),
+@pytest.mark.parametrize("script,rows", [("towers_comparison", 3), ("conv1_kernels", 2), ("retrieval", 1),
                                          ("relu_vs_tanh", 2), ("drop_layer", 3), ("tiny_imagenet", 5),
                                          ("ten_crop", 1), ("lrn_forms", 2), ("input_speed", 4)])
 @pytest.mark.slow
@@ -48,6 +48,11 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
     assert (tmp_path / f"{script}.md").is_file()
     if script in FIGURES:
         assert (tmp_path / f"{script}.png").stat().st_size > 10_000
+    if script == "retrieval":   # the shares of the query's class among its neighbours, by fc7 and by pixels
+        row = table["rows"][0]
+        shares = [row[k] for k in ("fc7 neighbours of the query's class", "raw-pixel neighbours of the query's class")]
+        assert all(0 <= v <= 1 for v in shares) and 0.05 < row["chance"] < 0.2   # 10 classes
+        assert any("512 training images" in n for n in table["notes"])   # each run's own training split searched
     if script == "relu_vs_tanh":   # whole epochs were trained and a learning rate chosen for each net
         assert all(r["epochs run"] == 2 and r["learning rate (chosen)"] in (0.01, 0.05) for r in table["rows"])
     if script == "input_speed":   # each source's rate per core, each stage's, the preparation rate and size
