@@ -144,7 +144,7 @@ def image_figure(name, images, titles, suptitle, out_dir=None, rows=1):
         ax.imshow(image, interpolation="nearest")
         ax.set_title(title, fontsize=8)
     fig.suptitle(suptitle)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (3.2 * rows)))   # half an inch above the grid for the title
     path = out / f"{name}.png"
     fig.savefig(path)
     plt.close(fig)

@@ -121,7 +121,8 @@ SPEC = {
               "paper": "semantically similar (by eye)", "baseline": TOWERS, "variant": TOWERS,
               "baseline_label": "raw-pixel distance", "variant_label": "fc7 distance",
               "baseline_metric": lambda r: retrieval_of(r)["pixels"],
-              "variant_metric": lambda r: retrieval_of(r)["fc7"], "expected_sign": +1},
+              "variant_metric": lambda r: retrieval_of(r)["fc7"], "expected_sign": +1,
+              "more_files": ["experiments/results/retrieval.png"]},
 }
 
 
