@@ -1,7 +1,7 @@
 """Mixed bfloat16 (--precision=mixed_bfloat16) against float32, two towers on CIFAR-10, in the overfitting regime
 (experiments/regimes.py): trained to the end of a fixed schedule, where a precision loss would show.
 
-bfloat16 convolutions, matmuls and exchanges with float32 weights, LRN, softmax and loss (replica.net.layers). The
+bfloat16 convolutions, matmuls and exchanges with float32 weights, LRN arithmetic, softmax and loss (replica.net). The
 claim (ours, not the paper's): test error in mixed bfloat16 equals float32's within seed noise, so the other
 claims may be run in it. Judged paired over the seeds; "agrees" needs the 95% interval of the difference to hold
 zero and be narrower than 3 points.

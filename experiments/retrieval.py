@@ -83,7 +83,7 @@ def retrieval_of(results):
     return _regime_retrieval(results["run_dir"])
 
 
-def figure(found, source):
+def figure(found, source, out_dir):
     """The first `--shown` test images and their nearest training images by fc7 distance (Fig. 4's layout)."""
     test_x, test_y = found["test"]
     train_x, train_y = found["train"]
@@ -96,13 +96,12 @@ def figure(found, source):
             images.append(train_x[n] / 255.0)
             titles.append(CIFAR10_CLASSES[train_y[n]])
     report.image_figure("retrieval", images, titles, "Fig. 4 replica: a test image (left) and its nearest "
-                        f"training images by fc7 distance ({source})", rows=shown, out_dir=FLAGS.out_dir)
+                        f"training images by fc7 distance ({source})", rows=shown, out_dir=out_dir)
 
 
 def seed_0_figure(runs_of, out_dir):
-    del out_dir   # report.image_figure reads --out_dir
     found = retrieval_of(runs_of[TOWERS][0])
-    figure(found, "seed 0")
+    figure(found, "seed 0", out_dir)
     return [f"the {FLAGS.neighbours} nearest of {len(found['test'][1]):,} test images among each run's "
             f"{len(found['train'][1]):,} training images; retrieval.png: seed 0's neighbours"]
 
@@ -145,7 +144,7 @@ def one_run(checkpoint):
                               f"{len(found['test'][1])} test queries",
                               "the paper shows the neighbours by eye; we also count how many share the query's label"],
                        out_dir=FLAGS.out_dir)
-    figure(found, checkpoint)
+    figure(found, checkpoint, FLAGS.out_dir)
 
 
 def main(argv):

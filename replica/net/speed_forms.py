@@ -130,8 +130,8 @@ def bias_add(x, bias):
 def column_sums(x):
     """The sum of x over all but its last axis, as a matmul of a row of ones with x's rows (one row a pixel): the
     products and sums are float32 on the matmul units whatever x's dtype (AMX on the CPU, tensor cores on a GPU),
-    rounded once to x's dtype; in bfloat16 several times faster than casting x to float32 and summing it
-    (`--trial=bias_gradient`)."""
+    rounded once to x's dtype; a bfloat16 x is read as it is, without a float32 copy for Sum (the step's gain:
+    `--trial=bias_gradient`)."""
     rows = tf.reshape(x, [-1, x.shape[-1]])
     return tf.linalg.matmul(tf.ones([1, tf.shape(rows)[0]], x.dtype), rows)[0]
 
@@ -227,8 +227,8 @@ def band_sum(x, size, groups=1):
 
 
 # The dtypes whose LRN sums its adjacent maps by band matmuls: in bfloat16 the two band matmuls and the passes
-# around them take 0.7x the time of the shifted slices (`--trial=lrn_band`); in float32 the band matmuls are slower
-# (`--trial=lrn`), and float16's squares of activations in the hundreds would overflow.
+# around them take about 0.8x the time of the shifted slices (`--trial=lrn_band`); in float32 the band matmuls are
+# slower (`--trial=lrn`); float16's band form has not been measured.
 BAND_SUM_DTYPES = (tf.bfloat16,)
 
 
