@@ -6,8 +6,9 @@
   python experiments/benchmark.py --sweep                # batch 32..256 x the nets: table + plot
 
 Prints and writes (--json): images/s (median and spread over repeats), step time, FLOP per image (from the
-per-layer table: a training step is 3 x 2 x multiply-adds), achieved GFLOP/s, the float32 matmul GFLOP/s measured
-in the same run, their ratio (roofline_fraction), peak RSS, and what real data adds over synthetic data.
+per-layer table: a training step is 3 x 2 x multiply-adds), achieved GFLOP/s, the matmul GFLOP/s of the precision in
+use measured in the same run right after each repeat of the steps, the median of their paired ratios
+(roofline_fraction), peak RSS, and what real data adds over synthetic data.
 """
 import os
 import pathlib
@@ -50,9 +51,10 @@ flags.DEFINE_integer("matmul_size", 4096, "n of the reference n^3 matmul (a smal
                      "rate: only for a quick run that checks the script).")
 
 
-def matmul_gflops(devices, n=4096, repeats=10, dtype="float32"):
-    """The machine's matmul rate in `dtype`, measured now with the run's thread settings: one 4096^3 product on
-    each of `devices` at once (every core busy), the roofline the training step is held against."""
+def matmul_reference(devices, n=4096, dtype="float32"):
+    """The machine's matmul rate in `dtype`, as a function that measures it now with the run's thread settings: one
+    n^3 product on each of `devices` at once (every core busy), the roofline the training step is held against.
+    train_figures measures it right after each repeat of the step, so that the machine's drift falls on both."""
     import tensorflow as tf
     devices = sorted(set(devices))
     operands = []
@@ -69,12 +71,20 @@ def matmul_gflops(devices, n=4096, repeats=10, dtype="float32"):
         return tf.add_n([tf.cast(t, tf.float32) for t in total])
 
     matmuls().numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        matmuls().numpy()
-        times.append(time.perf_counter() - start)
-    return len(devices) * 2 * n ** 3 / statistics.median(times) / 1e9
+
+    def gflops(repeats=3):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            matmuls().numpy()
+            times.append(time.perf_counter() - start)
+        return len(devices) * 2 * n ** 3 / statistics.median(times) / 1e9
+    return gflops
+
+
+def matmul_gflops(devices, n=4096, repeats=10, dtype="float32"):
+    """The matmul rate of matmul_reference, measured once."""
+    return matmul_reference(devices, n, dtype)(repeats)
 
 
 def peak_rss_mb():
@@ -121,8 +131,10 @@ def time_steps(step_fn, batches, steps, warmup, repeats):
     return per_step
 
 
-def train_figures(model, batches, batch_size, flop_per_image, peak_gflops, network_input=None):
-    """Images/s of training steps on `batches` (network_input: the data's, for batches of a real input pipeline)."""
+def train_figures(model, batches, batch_size, flop_per_image, reference, network_input=None):
+    """Images/s of training steps on `batches` (network_input: the data's, for batches of a real input pipeline), and
+    their fraction of the matmul rate `reference()` measured right after each repeat: the median of the paired
+    ratios, so that a drift of the machine's speed moves the step and its roofline together."""
     import tensorflow as tf
     from replica.training.optimizer import PaperSGD
     from replica.training.step import make_train_step
@@ -130,14 +142,17 @@ def train_figures(model, batches, batch_size, flop_per_image, peak_gflops, netwo
     step = make_train_step(model, optimizer, jit_compile=FLAGS.jit, network_input=network_input)
     counter = tf.Variable(0, dtype=tf.int64)
     lr = tf.constant(1e-5)
-    per_step = time_steps(lambda x, y: step(x, y, counter.read_value(), lr), batches, FLAGS.steps, FLAGS.warmup,
-                          FLAGS.repeats)
+    per_step, peaks = [], []
+    for k in range(FLAGS.repeats):
+        per_step += time_steps(lambda x, y: step(x, y, counter.read_value(), lr), batches, FLAGS.steps,
+                               FLAGS.warmup if k == 0 else 0, 1)
+        peaks.append(reference())
     rates = [batch_size / s for s in per_step]
     median = statistics.median(rates)
     return {"images_per_second": median, "images_per_second_min": min(rates), "images_per_second_max": max(rates),
             "step_seconds": statistics.median(per_step),
-            "achieved_gflops": median * flop_per_image / 1e9,
-            "roofline_fraction": median * flop_per_image / 1e9 / peak_gflops}
+            "achieved_gflops": median * flop_per_image / 1e9, "matmul_gflops": statistics.median(peaks),
+            "roofline_fraction": statistics.median(r * flop_per_image / 1e9 / p for r, p in zip(rates, peaks))}
 
 
 def fresh_step(model, batches):
@@ -197,7 +212,7 @@ def inference_figures(model, input_size):
     return out
 
 
-def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, inference=False):
+def benchmark(towers, gpus, batch_size, input_size, reference, data=None, inference=False):
     import replica
     from replica.net import devices as devices_lib
     tower_devices = devices_lib.tower_devices(towers, gpus)
@@ -210,9 +225,9 @@ def benchmark(towers, gpus, batch_size, input_size, peak_gflops, data=None, infe
            "input_size": input_size, "train_gflop_per_image": flop_per_image / 1e9, "jit": FLAGS.jit,
            "precision": FLAGS.precision}
     row.update(train_figures(model, synthetic_batches(batch_size, input_size, num_classes), batch_size,
-                             flop_per_image, peak_gflops))
+                             flop_per_image, reference))
     if data is not None:
-        real = train_figures(model, data_batches(data, batch_size), batch_size, flop_per_image, peak_gflops,
+        real = train_figures(model, data_batches(data, batch_size), batch_size, flop_per_image, reference,
                              data.network_input)
         row["real_data_images_per_second"] = real["images_per_second"]
         row["input_pipeline_overhead"] = row["images_per_second"] / real["images_per_second"] - 1
@@ -286,7 +301,8 @@ def sweep():
     report.write_table("benchmark_sweep", f"Training throughput against batch size, {input_size}x{input_size}, "
                        "float32, this machine", rows, columns,
                        notes=["matmul_gflops: one 4096^3 float32 product per device at once, measured in the same "
-                              "process with its thread settings",
+                              "process with its thread settings right after each repeat of the step; "
+                              "roofline_fraction is the median of the paired ratios",
                               "a training step counts as 3 x 2 x the forward multiply-adds of the per-layer table",
                               f"each row: {FLAGS.warmup} warm-up steps, then {FLAGS.repeats} repeats of "
                               f"{FLAGS.steps} timed steps; images/s is the median, min and max over the repeats"])
@@ -315,22 +331,19 @@ def main(argv):
     towers_devices = devices_lib.tower_devices(towers_value(FLAGS.towers), default_gpus(FLAGS.towers))
     from replica.net import precision
     in_force = precision.configure(FLAGS.precision)
-    peak_float32 = matmul_gflops(towers_devices, n=FLAGS.matmul_size)
-    print(f"float32 matmul: {peak_float32:.1f} GFLOP/s", flush=True)
     compute = precision.compute_dtype(FLAGS.precision).name
-    peak = peak_float32 if compute == "float32" else matmul_gflops(towers_devices, n=FLAGS.matmul_size, dtype=compute)
-    if compute != "float32":
-        print(f"{compute} matmul: {peak:.1f} GFLOP/s", flush=True)
+    reference = matmul_reference(towers_devices, n=FLAGS.matmul_size, dtype=compute)
+    print(f"{compute} matmul: {reference():.1f} GFLOP/s", flush=True)
     data = None
     input_size = FLAGS.input_size or (32 if FLAGS.data == "cifar10" else 227)
     if FLAGS.data != "synthetic":
         data = input_pipeline.load_data(FLAGS.data, FLAGS.data_dir, input_size=input_size, cache_decoded=True)
-    row = benchmark(towers_value(FLAGS.towers), default_gpus(FLAGS.towers), FLAGS.batch_size, input_size, peak,
+    row = benchmark(towers_value(FLAGS.towers), default_gpus(FLAGS.towers), FLAGS.batch_size, input_size, reference,
                     data=data, inference=FLAGS.inference)
-    row["matmul_gflops"] = peak_float32
     if compute != "float32":   # the step is held against the matmul of the precision in use; float32's kept beside
-        row[f"matmul_gflops_{compute}"] = peak
-        row["roofline_fraction_float32"] = row["roofline_fraction"] * peak / peak_float32
+        row[f"matmul_gflops_{compute}"] = row["matmul_gflops"]
+        row["matmul_gflops"] = matmul_gflops(towers_devices, n=FLAGS.matmul_size)
+        row["roofline_fraction_float32"] = row["achieved_gflops"] / row["matmul_gflops"]
     row["precision_in_force"] = in_force
     row["cores_per_device"] = FLAGS.cores_per_device or None
     import datetime

@@ -158,7 +158,7 @@ def benchmark_rows(two, precisions, batches, input_size):
     for mode in precisions:
         precision_lib.configure(mode)
         compute = precision_lib.compute_dtype(mode).name
-        peak = benchmark.matmul_gflops(sorted(set(two)), n=2048 if FLAGS.quick else 4096, dtype=compute)
+        reference = benchmark.matmul_reference(two, n=2048 if FLAGS.quick else 4096, dtype=compute)
         # --quick: every layout in float32, the other precisions on the towers' two layouts only
         measured = layouts if mode == "float32" or not FLAGS.quick else layouts[:2]
         for batch in batches:
@@ -168,11 +168,11 @@ def benchmark_rows(two, precisions, batches, input_size):
                                             devices=devices if towers == 2 else None)
                 flop = 3 * 2 * sum(r.macs for r in replica.layer_table(model))
                 figures = benchmark.train_figures(model, benchmark.synthetic_batches(batch, input_size, 1000), batch,
-                                                  flop, peak)
+                                                  flop, reference)
                 by_layout[name] = figures["images_per_second"]
                 rows.append({"precision": mode, "batch": batch, "net": name,
                              "images/s": figures["images_per_second"],
-                             "fraction of matmul": figures["roofline_fraction"], "matmul GFLOP/s": peak,
+                             "fraction of matmul": figures["roofline_fraction"], "matmul GFLOP/s": figures["matmul_gflops"],
                              **benchmark.peak_device_memory_mb(devices)})
             rows.append({"precision": mode, "batch": batch, "net": "two devices / one device",
                          "images/s": by_layout["towers, two devices"] / by_layout["towers, one device"]})
