@@ -30,7 +30,8 @@ flags.DEFINE_list("run_dirs", [], "Trained two-tower run folders (run_experiment
 flags.DEFINE_string("weights", None, "bvlc_alexnet's ONNX file: analyse its ImageNet-trained kernels instead.")
 FLAGS = flags.FLAGS
 
-SPEC = {"name": "conv1_kernels", "title": "Fig. 3: the two towers' conv1 kernels", **regimes.PHOTOS}
+SPEC = {"name": "conv1_kernels", "title": "Fig. 3: the two towers' conv1 kernels", **regimes.PHOTOS,
+        "needs_weights": True}   # the trained kernels: a run's record alone will not do (variants.finished_run)
 SEPARATED = 0.01   # a run's towers differ when random splits of its kernels separate as much less often than this
 
 

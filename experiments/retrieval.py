@@ -109,6 +109,7 @@ def seed_0_figure(runs_of, out_dir):
 SPEC = {
     "name": "retrieval", "title": "Fig. 4: the training images nearest by fc7 distance, two towers on CIFAR-10",
     **regimes.ARCHITECTURE, "curves": False,   # retrieval.png is the neighbours' figure
+    "needs_weights": True,   # fc7 of the trained nets: a run's record alone will not do (variants.finished_run)
     "variants": {TOWERS: {}},
     "metrics": {"test top-1 error": lambda r: r["final"]["centre_top1_error"],
                 "fc7 neighbours of the query's class": lambda r: retrieval_of(r)["fc7"],

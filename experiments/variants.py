@@ -8,7 +8,10 @@ few steps on the shipped slice (the tests run it); the default mode is sized by 
 Default-mode runs live in `--runs_dir`, one folder per (net, data, recipe, seed), named by a hash of all three with
 every default filled in. A finished run there is reused, so the two-tower baseline that most ablations share is
 trained once, not once per script; an interrupted one resumes from its checkpoint. The table names every reused
-run and the command that made it.
+run and the command that made it. A finished run of a committed regime is also recorded in experiments/results/runs
+(its results and curves, not its weights), where the repository keeps it: on another machine a claim's tables are
+made again from the records, and an unfinished claim trains only its missing runs. Scripts that read the trained
+weights (conv1_kernels, retrieval: spec key `needs_weights`) reuse only run folders that hold them.
 """
 import dataclasses
 import datetime
@@ -17,6 +20,7 @@ import inspect
 import json
 import os
 import pathlib
+import shutil
 import sys
 import time
 
@@ -82,6 +86,7 @@ def trained_model(results, variant, devices):
     return model
 
 
+RECORDS = report.RESULTS / "runs"   # the committed regimes' finished runs, kept in the repository (keep_record)
 BOOKKEEPING = ("checkpoint_every", "keep_checkpoints")   # TrainConfig fields that do not change a run's result
 
 
@@ -116,11 +121,9 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
         run_dir, recipe = pathlib.Path(report.scratch_dir("variant-")), None
     else:
         run_dir, recipe = run_folder(FLAGS.runs_dir, net_arguments(variant), data_arguments, config)
-        made = run_dir / "variant.json"
-        if made.is_file():
-            results = json.loads(made.read_text())["results"]
-            print(f"reusing {run_dir} (made by {results['made_by']})", flush=True)
-            return {**results, "run_dir": str(run_dir), "reused": True}
+        finished = finished_run(run_dir, spec.get("needs_weights", False))
+        if finished:
+            return finished
     set_determinism(seed, False)
     from replica.net import precision
     precision.configure(variant.get("model", {}).get("precision", "float32"))   # float32 that is float32, etc.
@@ -133,8 +136,31 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
                           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     if recipe is not None:
         runs.write_json_atomically(run_dir / "variant.json", {"recipe": json.loads(recipe), "results": results})
+        if runs_the_committed_regime():
+            keep_record(run_dir)
     results["run_dir"] = str(run_dir)
     return results
+
+
+def finished_run(run_dir, needs_weights):
+    """A finished run to reuse (run_variant's results), or None: its folder in --runs_dir, else its record in
+    RECORDS when the script needs only its results and curves, not its weights (spec key `needs_weights`)."""
+    for folder in (run_dir,) if needs_weights else (run_dir, RECORDS / run_dir.name):
+        made = folder / "variant.json"
+        if made.is_file():
+            results = json.loads(made.read_text())["results"]
+            print(f"reusing {folder} (made by {results['made_by']})", flush=True)
+            return {**results, "run_dir": str(folder), "reused": True}
+    return None
+
+
+def keep_record(run_dir):
+    """Copy a finished run of a committed regime (its variant.json and history.json: results and curves, ~10 KB, no
+    weights) into RECORDS, where the repository keeps it."""
+    record = RECORDS / run_dir.name
+    record.mkdir(parents=True, exist_ok=True)
+    for name in ("history.json", "variant.json"):   # variant.json last: it marks the record complete
+        shutil.copyfile(run_dir / name, record / name)
 
 
 def data_settings(variant, spec, quick, train_limit):

@@ -209,6 +209,26 @@ def test_runs_share_a_folder_only_when_net_data_recipe_and_seed_all_match():
     assert folder({"towers": 2}, TrainConfig(epochs=3, seed=1)) != baseline
 
 
+def test_a_recorded_run_is_reused_for_its_results_but_not_where_its_weights_are_needed(tmp_path, monkeypatch):
+    """A committed regime's finished run is kept in the repository (results and curves, no weights): another
+    machine reuses it for a table, but a script that reads the trained weights finds no run to reuse and trains."""
+    from experiments import variants
+    monkeypatch.setattr(variants, "RECORDS", tmp_path / "records")
+    run_dir = tmp_path / "runs" / "0123456789abcdef"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "history.json").write_text(json.dumps({"epochs": [{"train_top1_error": 0.5}]}))
+    (run_dir / "variant.json").write_text(json.dumps({"results": {"test_top1_error": 0.25, "made_by": "x"}}))
+    variants.keep_record(run_dir)
+    record = tmp_path / "records" / run_dir.name
+    assert sorted(p.name for p in record.iterdir()) == ["history.json", "variant.json"]
+    assert variants.finished_run(run_dir, needs_weights=True)["run_dir"] == str(run_dir)   # the folder first
+    elsewhere = tmp_path / "another-machine" / run_dir.name
+    reused = variants.finished_run(elsewhere, needs_weights=False)
+    assert reused["run_dir"] == str(record) and reused["test_top1_error"] == 0.25 and reused["reused"]
+    assert variants.epoch_curve(reused, "train_top1_error") == [0.5]
+    assert variants.finished_run(elsewhere, needs_weights=True) is None
+
+
 @pytest.mark.slow
 def test_dropout_draws_its_curves_times_convergence_and_its_runs_are_reused(tmp_path):
     """Default-mode bookkeeping on a tiny budget, two whole epochs per net so that there are curves: the figure
