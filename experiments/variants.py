@@ -359,8 +359,11 @@ def drops_of(results):
 
 def reused_notes(reused):
     """One note per reused run: which row and seed, its folder, and the command that trained it."""
-    return [f"{name}, seed {seed}: reused the finished run {r['run_dir']} (same net, data, recipe and seed), "
-            f"trained by {r['made_by']}" for name, seed, r in reused]
+    root = report.RESULTS.parent.parent   # a record of the repository's is named relative to it
+    folders = [pathlib.Path(r["run_dir"]) for _, _, r in reused]
+    folders = [path.relative_to(root) if path.is_relative_to(root) else path for path in folders]
+    return [f"{name}, seed {seed}: reused the finished run {path} (same net, data, recipe and seed), "
+            f"trained by {r['made_by']}" for (name, seed, r), path in zip(reused, folders)]
 
 
 def noise_verdict(rows, spec):

@@ -227,6 +227,11 @@ def test_a_recorded_run_is_reused_for_its_results_but_not_where_its_weights_are_
     assert reused["run_dir"] == str(record) and reused["test_top1_error"] == 0.25 and reused["reused"]
     assert variants.epoch_curve(reused, "train_top1_error") == [0.5]
     assert variants.finished_run(elsewhere, needs_weights=True) is None
+    monkeypatch.setattr(variants.report, "RESULTS", tmp_path / "repo" / "experiments" / "results")
+    inside = {"run_dir": str(tmp_path / "repo" / "experiments" / "results" / "runs" / "ab"), "made_by": "y"}
+    assert "reused the finished run experiments/results/runs/ab (" in variants.reused_notes([("a", 0, inside)])[0]
+    outside = {**reused, "run_dir": str(run_dir)}
+    assert f"reused the finished run {run_dir} (" in variants.reused_notes([("a", 0, outside)])[0]
 
 
 @pytest.mark.slow
