@@ -50,6 +50,21 @@ def machine():
     return f"{model}, {os.cpu_count()} cores"
 
 
+def code_version():
+    """The commit of the code that ran ("+ changes" when the tree differs from it), or None outside a git checkout:
+    a run recorded on one machine may be reused on another (experiments/variants.py)."""
+    import subprocess
+    root = RESULTS.parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + (" + changes" if changed else "")
+
+
 T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 15: 2.13,
          20: 2.09, 30: 2.04}   # Student's t, 97.5% point, by degrees of freedom
 

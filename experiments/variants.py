@@ -133,7 +133,8 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
         results = train.Trainer(build_variant(variant, devices), data, run_dir, config).train()
     results["wall_seconds"] = time.time() - start
     results["made_by"] = (f"`python {' '.join(sys.argv)}`, "
-                          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+                          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+                          f"code {report.code_version() or 'outside git'}")
     if recipe is not None:
         runs.write_json_atomically(run_dir / "variant.json", {"recipe": json.loads(recipe), "results": results})
         if runs_the_committed_regime():

@@ -234,6 +234,15 @@ def test_a_recorded_run_is_reused_for_its_results_but_not_where_its_weights_are_
     assert f"reused the finished run {run_dir} (" in variants.reused_notes([("a", 0, outside)])[0]
 
 
+def test_a_run_names_the_commit_of_the_code_that_made_it(tmp_path, monkeypatch):
+    from experiments import report
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    assert report.code_version().split()[0] == head.stdout.strip()
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "not-a-checkout" / "results")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert report.code_version() is None
+
+
 @pytest.mark.slow
 def test_dropout_draws_its_curves_times_convergence_and_its_runs_are_reused(tmp_path):
     """Default-mode bookkeeping on a tiny budget, two whole epochs per net so that there are curves: the figure
