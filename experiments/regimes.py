@@ -57,7 +57,8 @@ noise), 20 epochs (100,000 images seen, 780 steps of 128), validation and 10-cro
 - Cost, planned: 4.35 GFLOP a 227x227 training image x 100,000 = 435 TFLOP a seed; at the 46.6 images/s that a
   6-epoch pilot of this net trained at (`python run_experiment.py --dataset=imagenet_folder
   --data_dir=../shared/data/tiny-imagenet-10 --positive_bias=0.1 --precision=mixed_bfloat16 --epochs=6`,
-  train_images_per_second in its results.json), about 36 min a seed, 1 h 50 min for the three.
+  train_images_per_second in its results.json), about 36 min a seed, 1 h 50 min for the three. Measured: 22 and
+  23.5 min a seed alone on a 2-core AMD EPYC, 37 min sharing it (`wall_seconds` in experiments/results/runs).
 """
 
 OVERFITTING = {
