@@ -51,14 +51,15 @@ def machine():
 
 
 def code_version():
-    """The commit of the code that ran ("+ changes" when the tree differs from it), or None outside a git checkout:
-    a run recorded on one machine may be reused on another (experiments/variants.py)."""
+    """The commit of the code that ran ("+ changes" when a Python file differs from it; result files do not
+    count), or None outside a git checkout: a run recorded on one machine may be reused on another
+    (experiments/variants.py)."""
     import subprocess
     root = RESULTS.parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
-        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "*.py"],
                                  capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None

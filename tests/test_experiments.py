@@ -238,6 +238,9 @@ def test_a_run_names_the_commit_of_the_code_that_made_it(tmp_path, monkeypatch):
     from experiments import report
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     assert report.code_version().split()[0] == head.stdout.strip()
+    changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "*.py"],
+                             capture_output=True, text=True).stdout.strip()
+    assert report.code_version().endswith(" + changes") == bool(changed)
     monkeypatch.setattr(report, "RESULTS", tmp_path / "not-a-checkout" / "results")
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     assert report.code_version() is None
