@@ -172,7 +172,8 @@ def benchmark_rows(two, precisions, batches, input_size):
                 by_layout[name] = figures["images_per_second"]
                 rows.append({"precision": mode, "batch": batch, "net": name,
                              "images/s": figures["images_per_second"],
-                             "fraction of matmul": figures["roofline_fraction"], "matmul GFLOP/s": figures["matmul_gflops"],
+                             "fraction of matmul": figures["roofline_fraction"],
+                             "matmul GFLOP/s": figures["matmul_gflops"],
                              **benchmark.peak_device_memory_mb(devices)})
             rows.append({"precision": mode, "batch": batch, "net": "two devices / one device",
                          "images/s": by_layout["towers, two devices"] / by_layout["towers, one device"]})

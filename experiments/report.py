@@ -55,12 +55,12 @@ def code_version():
     count), or None outside a git checkout: a run recorded on one machine may be reused on another
     (experiments/variants.py)."""
     import subprocess
-    root = RESULTS.parent.parent
+    def git(*args):
+        return subprocess.run(["git", "-C", str(RESULTS.parent.parent), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "*.py"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "*.py")
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + (" + changes" if changed else "")
