@@ -152,7 +152,10 @@ def main(argv):
     del argv
     if FLAGS.checkpoint:
         return one_run(FLAGS.checkpoint)
-    return variants.run_full_scale(SPEC) if FLAGS.scale == "full" else (variants.run_spec(SPEC) and 0)
+    if FLAGS.scale == "full":
+        return variants.run_full_scale(SPEC)
+    variants.run_spec(SPEC)
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from experiments import report  # noqa: E402  (defines --out_dir)
+from replica.errors import UserError, exits_2_on_user_error  # noqa: E402
 
 flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice (checks the script end to end).")
 flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).")
@@ -41,6 +42,8 @@ flags.DEFINE_enum("scale", "default", ["default", "full"], "full: the paper-size
 flags.DEFINE_string("imagenet_dir", None, "With --scale=full: ILSVRC-2012 (any layout replica reads) to run on.")
 flags.DEFINE_string("precision", None, "Every variant in this precision (default: the spec's).")
 flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 (full) for the default mode.")
+flags.DEFINE_list("variants", None, "Train only these variants' runs (names as in the table), e.g. a claim's "
+                  "float32 runs on a CPU without bfloat16 units; the table and the claim wait for every variant.")
 flags.DEFINE_string("runs_dir", "runs/variants", "Run folders of the default mode: a finished run there with the "
                     "same net, data, recipe and seed is reused, an interrupted one resumes. Empty: always train "
                     "afresh in temporary folders.")
@@ -250,16 +253,19 @@ def with_spec_defaults(spec):
 def run_spec(spec):
     """Run every variant of `spec` over the seeds (seed by seed, so an interrupted set stays balanced); write the
     table, and the claim's verdict into claims.json when the spec tests one; return the table's rows."""
+    specified = chosen_variants(with_spec_defaults(spec))
     import replica
     devices = replica.split_cpu(2)
     seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
     epochs = FLAGS.epochs or spec["epochs"]
     train_limit = FLAGS.train_limit or spec["train_limit"]
-    specified = with_spec_defaults(spec)
     runs_of = {name: [] for name in specified}
     for seed in range(seeds):
         for name, variant in specified.items():
             runs_of[name].append(run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit, spec))
+    if len(specified) < len(spec["variants"]):
+        print(f"trained {', '.join(specified)} only (--variants): the table waits for every variant", flush=True)
+        return []
     reused = [(name, seed, r) for name, runs in runs_of.items() for seed, r in enumerate(runs) if r.get("reused")]
     rows = []
     for name, runs in runs_of.items():
@@ -287,6 +293,15 @@ def run_spec(spec):
         for claim in spec.get("claims", [spec["claim"]] if "claim" in spec else []):
             record_claim(spec, claim, runs_of, seeds, epochs, train_limit)
     return rows
+
+
+def chosen_variants(specified):
+    """The variants --variants names (all of them without it); an unknown name is a one-line error."""
+    unknown = [name for name in FLAGS.variants or () if name not in specified]
+    if unknown:
+        raise UserError(f"--variants: no variant {', '.join(map(repr, unknown))} here; this script's variants are "
+                        f"{', '.join(map(repr, specified))}")
+    return {name: variant for name, variant in specified.items() if not FLAGS.variants or name in FLAGS.variants}
 
 
 def runs_the_committed_regime():
@@ -448,4 +463,11 @@ def run_full_scale(spec):
 
 
 def main_for(spec):
-    app.run(lambda argv: (run_full_scale(spec) if FLAGS.scale == "full" else run_spec(spec) and 0))
+    """Run an experiment script: its paper-sized commands with --scale=full, else its variants and table."""
+    def main(argv):
+        del argv
+        if FLAGS.scale == "full":
+            return run_full_scale(spec)
+        run_spec(spec)
+        return 0
+    app.run(exits_2_on_user_error(main))

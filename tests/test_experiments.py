@@ -248,10 +248,14 @@ def test_a_run_names_the_commit_of_the_code_that_made_it(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_dropout_draws_its_curves_times_convergence_and_its_runs_are_reused(tmp_path):
-    """Default-mode bookkeeping on a tiny budget, two whole epochs per net so that there are curves: the figure
-    and the iterations note; then the same command again trains nothing and reports the same numbers."""
+    """Default-mode bookkeeping on a tiny budget, two whole epochs per net so that there are curves: one variant's
+    runs alone (--variants) write no table; then all of them train only the other and write the figure and the
+    iterations note; then the same command again trains nothing and reports the same numbers."""
     budget = ["--train_limit=128", "--epochs=2", "--seeds=1", "--data_dir=", f"--runs_dir={tmp_path / 'runs'}",
               "--validation_images=256"]
+    alone = run_script("dropout", *budget, "--variants=no dropout", f"--out_dir={tmp_path / 'first'}")
+    assert "the table waits for every variant" in alone.stdout and not (tmp_path / "first").exists()
+    assert len(list((tmp_path / "runs").iterdir())) == 1
     run_script("dropout", *budget, f"--out_dir={tmp_path / 'first'}")
     first = json.loads((tmp_path / "first" / "dropout.json").read_text())
     assert sum("validation minus train error at the last epoch" in n for n in first["notes"]) == 2
@@ -262,6 +266,14 @@ def test_dropout_draws_its_curves_times_convergence_and_its_runs_are_reused(tmp_
     again = json.loads((tmp_path / "second" / "dropout.json").read_text())
     assert again["rows"] == first["rows"]
     assert sum("reused the finished run" in note for note in again["notes"]) == 2
+
+
+def test_a_variant_the_script_does_not_have_is_a_one_line_error():
+    result = subprocess.run([sys.executable, "experiments/precision.py", "--variants=float32,bfloat16"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: --variants: no variant 'bfloat16' here; this script's variants are "
+                                     "'float32', 'mixed_bfloat16'")
 
 
 def test_the_paper_sized_commands_carry_each_variants_settings():
