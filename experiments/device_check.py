@@ -54,24 +54,18 @@ def device_facts():
 
 
 def supported_precisions(facts):
-    """float32 everywhere; bfloat16 on GPUs of compute capability 8.0+ and CPUs with AVX-512 BF16 or AMX; float16
-    on GPUs of 7.0+ (tf32 on 8.0+, checked in the equivalence section)."""
+    """float32 everywhere; bfloat16 on GPUs of compute capability 8.0+ and on CPUs with its units (AVX-512 BF16,
+    AMX, Arm BF16: replica.net.precision.CPU_UNITS); float16 on GPUs of 7.0+ (tf32 on 8.0+, checked in the
+    equivalence section)."""
+    from replica.net import precision
     modes = ["float32"]
     if facts["gpus"]:
         capability = min(tuple(g.get("compute_capability", (0, 0))) for g in facts["gpus"])
         modes += ["mixed_bfloat16"] if capability >= (8, 0) else []
         modes += ["mixed_float16"] if capability >= (7, 0) else []
-    elif any(f in cpu_flags() for f in ("avx512_bf16", "amx_bf16")):
+    elif not precision.emulated("mixed_bfloat16"):
         modes.append("mixed_bfloat16")
     return modes
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return []
 
 
 def check_placement(two, input_size):

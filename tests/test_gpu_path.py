@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import replica
-from replica.net import devices, memory
+from replica.net import devices, memory, precision
 from tests.conftest import REPO
 
 
@@ -55,4 +55,6 @@ def test_the_device_check_runs_on_this_machines_devices_and_writes_its_report(tm
     nets = {(r["precision"], r["net"]) for r in report["rows"]}
     assert ("float32", "towers, two devices") in nets and ("float32", "two devices / one device") in nets
     assert all(r["images/s"] > 0 for r in report["rows"])
+    # bfloat16 is benchmarked only where this CPU has units for it (on an AVX2-only CPU it is emulated)
+    assert ("mixed_bfloat16" in report["precisions"]) == (not precision.emulated("mixed_bfloat16"))
     assert (tmp_path / next(tmp_path.glob("device_check_*.md")).name).read_text().count("|") > 20

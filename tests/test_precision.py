@@ -36,6 +36,22 @@ def test_a_reduced_onednn_math_mode_is_refused_under_float32_and_reported_otherw
     assert "oneDNN math strict" in precision.configure("float32", environ={variable: "strict"})
 
 
+def test_bfloat16_on_a_cpu_without_its_units_is_named_emulated(tmp_path):
+    """A CPU with only AVX2 has no bfloat16 convolutions: the run says so wherever it names its precision."""
+    x86, arm = tmp_path / "x86", tmp_path / "arm"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse avx avx2 fma\n")
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert precision.cpu_flags(str(x86))[-2:] == ["avx2", "fma"] and "bf16" in precision.cpu_flags(str(arm))
+    assert precision.cpu_flags(str(tmp_path / "missing")) == []
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("on a GPU machine the GPUs compute bfloat16, whatever the CPU")
+    assert precision.in_force("mixed_bfloat16", environ={}, flags=precision.cpu_flags(str(x86))).endswith(
+        "oneDNN math strict, emulated on this CPU)")
+    for units in (precision.cpu_flags(str(arm)), ["avx512f", "avx512_bf16"], ["amx_tile", "amx_bf16"]):
+        assert "emulated" not in precision.in_force("mixed_bfloat16", environ={}, flags=units)
+    assert "emulated" not in precision.in_force("float32", environ={}, flags=["avx2"])
+
+
 def test_an_unknown_mode_is_a_one_line_error():
     with pytest.raises(precision.PrecisionError, match="--precision=float8 is not one of float32, tf32"):
         precision.configure("float8", environ={})

@@ -26,6 +26,10 @@ from replica.errors import UserError
 MODES = choices.PRECISIONS
 ONEDNN_FPMATH_VARIABLES = ("ONEDNN_DEFAULT_FPMATH_MODE", "TF_SET_ONEDNN_FPMATH_MODE")
 STRICT_FPMATH = ("", "STRICT", "F32")
+# The CPU features whose units compute a mode's reduced dtype (Linux's names): x86's AVX-512 BF16 and AMX, Arm's
+# BF16. Without them oneDNN has no bfloat16 convolutions and TensorFlow emulates them, many times slower than
+# float32. float16 on CPUs is not listed: its speed there has not been measured.
+CPU_UNITS = {"mixed_bfloat16": ("avx512_bf16", "amx_bf16", "bf16")}
 
 
 class PrecisionError(UserError, ValueError):
@@ -64,14 +68,36 @@ def configure(mode, environ=os.environ):
     tf.config.experimental.enable_tensor_float_32_execution(mode == "tf32")
     described = in_force(mode, environ)
     logging.info("precision: %s", described)
+    if emulated(mode):
+        logging.warning("--precision=%s on this CPU is emulated, many times slower than float32 (it has none of %s); "
+                        "--precision=float32 is faster here", mode, ", ".join(CPU_UNITS[mode]))
     return described
 
 
-def in_force(mode, environ=os.environ):
-    """What the runtime computes in `mode`, as configured now."""
+def in_force(mode, environ=os.environ, flags=None):
+    """What the runtime computes in `mode`, as configured now (`flags`: the CPU's, read from the machine if None)."""
     tf32 = "on" if tf.config.experimental.tensor_float_32_execution_enabled() else "off"
     onednn = ", ".join(reduced_onednn_math(environ)) or "strict"
-    return f"{mode} (TensorFloat-32 {tf32}, oneDNN math {onednn})"
+    units = ", emulated on this CPU" if emulated(mode, flags) else ""
+    return f"{mode} (TensorFloat-32 {tf32}, oneDNN math {onednn}{units})"
+
+
+def emulated(mode, flags=None):
+    """Whether `mode`'s reduced dtype runs without arithmetic units for it: on a machine without GPUs whose CPU has
+    none of CPU_UNITS[mode]. (On GPUs the devices' compute capability decides; experiments/device_check.py
+    reports it.)"""
+    if mode not in CPU_UNITS or tf.config.list_physical_devices("GPU"):
+        return False
+    return not set(CPU_UNITS[mode]) & set(cpu_flags() if flags is None else flags)
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The processor's feature flags as Linux lists them (x86's `flags`, Arm's `Features`); [] where it does not."""
+    try:
+        with open(cpuinfo) as f:
+            return next((line.split(":", 1)[1].split() for line in f if line.startswith(("flags", "Features"))), [])
+    except OSError:
+        return []
 
 
 class LossScale:
