@@ -3,11 +3,11 @@ import re
 
 import pytest
 import tensorflow as tf
-from tensorflow.python.eager import context
 
 import replica
 from replica.net import model as model_lib
 from replica.net.devices import DeviceError, parse_gpus, plan_devices
+from replica.perf import profiling
 
 
 def test_parse_gpus():
@@ -88,12 +88,7 @@ def executed_compute(model):
         logits = tf.cast(model(x, training=True, dropout_seed=tf.constant([1, 2], tf.int64)), tf.float32)
         return tf.gradients(tf.reduce_sum(logits ** 2), model.trainable_variables)
 
-    context.enable_run_metadata()
-    try:
-        step(tf.zeros([2, 32, 32, 3]))
-        metadata = context.export_run_metadata()
-    finally:
-        context.disable_run_metadata()
+    metadata = profiling.run_metadata(step, tf.zeros([2, 32, 32, 3]))
     return [(n.name, n.op, n.device) for function_graph in metadata.function_graphs
             for partition in function_graph.partition_graphs for n in partition.node
             if "Conv2D" in n.op or "MatMul" in n.op or n.op == "PartitionedCall"]

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.eager import context
 
 from replica.net import layers, speed_forms
+from replica.perf import profiling
 from replica import paper
 
 
@@ -163,12 +163,7 @@ def test_dense_reads_both_towers_maps_flattened_and_gives_keras_own_gradients():
 def executed_nodes(function):
     """{op type without the oneDNN prefix: node} of the graph the runtime executes (after grappler and the oneDNN
     rewrite) for a tf.function of no arguments."""
-    context.enable_run_metadata()
-    try:
-        function()
-        metadata = context.export_run_metadata()
-    finally:
-        context.disable_run_metadata()
+    metadata = profiling.run_metadata(function)
     return {node.op.replace("_MklNative", ""): node for graph in metadata.function_graphs
             for partition in graph.partition_graphs for node in partition.node}
 

@@ -1,4 +1,5 @@
 """Per-device busy time: the profiler's op intervals, attributed to the device the runtime placed each op on."""
+import pytest
 import tensorflow as tf
 
 import replica
@@ -72,3 +73,21 @@ def test_compiled_functions_count_on_their_device(two_devices):
     ops = profiling.op_seconds(compiled_on_device_1, lambda: (), calls=2)
     seconds, device, _, kind = ops[0]   # the costliest op
     assert (device, kind) == ("CPU:1", "XlaCompiled") and seconds > 0
+
+
+def test_a_collection_whose_call_failed_leaves_nothing_for_the_next():
+    """run_metadata reports only its own call's graphs: the runtime hands the graphs of a call that raised to the
+    next collection, where a placement check would read them as its own (another net's ops on another device)."""
+    @tf.function
+    def failing():
+        return tf.debugging.check_numerics(tf.constant(float("nan")) * 2.0, "failed_on_purpose")
+
+    @tf.function
+    def fine():
+        return tf.constant(1.0) + 1.0
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        profiling.run_metadata(failing)
+    names = {node.name for graph in profiling.run_metadata(fine).function_graphs
+             for partition in graph.partition_graphs for node in partition.node}
+    assert names and not any("CheckNumerics" in name for name in names), names

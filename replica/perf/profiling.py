@@ -23,17 +23,32 @@ import tensorflow as tf
 from tensorflow.python.eager import context
 
 
+@tf.function
+def _nothing():
+    return tf.constant(0)
+
+
+def run_metadata(function, *args):
+    """The runtime's RunMetadata of one call `function(*args)`: the partition graphs of the functions it instantiated
+    (which device each node ran on), and only those. The runtime hands a call's graphs to the next call made while
+    run metadata is collected when the call raised before finishing (one whose graphs were never exported): they are
+    taken out first, with a call of a function that does nothing."""
+    context.enable_run_metadata()
+    try:
+        _nothing()
+        context.export_run_metadata()   # what an earlier, failed collection left behind
+        _wait(function(*args))
+        return context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+
+
 def node_devices(function, *args):
     """{node name: device} of every op of `function`'s partition graphs, from one call made to collect them.
 
     `function` must be a tf.function not yet run with these argument shapes: the runtime hands out a function's
     partition graphs when it instantiates it."""
-    context.enable_run_metadata()
-    try:
-        _wait(function(*args))
-        metadata = context.export_run_metadata()
-    finally:
-        context.disable_run_metadata()
+    metadata = run_metadata(function, *args)
     return {node.name: node.device
             for graph in metadata.function_graphs for partition in graph.partition_graphs for node in partition.node}
 
