@@ -30,9 +30,9 @@ def _nothing():
 
 def run_metadata(function, *args):
     """The runtime's RunMetadata of one call `function(*args)`: the partition graphs of the functions it instantiated
-    (which device each node ran on), and only those. The runtime hands a call's graphs to the next call made while
-    run metadata is collected when the call raised before finishing (one whose graphs were never exported): they are
-    taken out first, with a call of a function that does nothing."""
+    (which device each node ran on), and only those. The runtime keeps the graphs of a call that raised while they
+    were collected and hands them to the next collected call: a call of a function that does nothing takes them out
+    first."""
     context.enable_run_metadata()
     try:
         _nothing()
