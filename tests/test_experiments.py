@@ -36,9 +36,9 @@ IN_BFLOAT16 = ("towers_comparison", "drop_layer", "conv1_kernels", "retrieval", 
 
 
 def float32_where_bfloat16_is_emulated():
-    """--precision=float32 on a CPU without bfloat16 units, where a 128-image CIFAR-10 step of the towers takes ~40 s
-    in mixed bfloat16 against ~1 s: what these tests check is the scripts' bookkeeping, which does not depend on
-    the precision (the bfloat16 net itself is tested in test_precision.py and test_equivalence.py)."""
+    """--precision=float32 on a CPU without bfloat16 units, where mixed bfloat16 is emulated and many times slower:
+    what these tests check is the scripts' bookkeeping, which does not depend on the precision (the bfloat16 net
+    itself is tested in test_precision.py and test_equivalence.py)."""
     from replica.net import precision
     return ["--precision=float32"] if precision.emulated("mixed_bfloat16") else []
 
