@@ -39,15 +39,28 @@ def quick_image_folder(data_dir, classes=2, photos=8):
 
 
 def machine():
-    """The processor and core count the figures were measured on: the same command runs at different speeds on
-    different processors, so every table says which one made it."""
+    """The processor, its widest arithmetic units and its core count: the same command runs at different speeds on
+    different processors (an AMD EPYC with AVX-512 at twice the rate of one with AVX2 only), so every table says
+    which one made it."""
+    from replica.net.precision import cpu_flags
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores"
+    units = widest_units(cpu_flags())
+    return f"{model}{f' ({units})' if units else ''}, {os.cpu_count()} cores"
+
+
+def widest_units(flags):
+    """The widest x86 arithmetic units among Linux's CPU `flags`, as a reader names them ('' if none is known)."""
+    flags = set(flags)
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512f" in flags:
+        return "AVX-512" + (" BF16" if "avx512_bf16" in flags else "")
+    return "AVX2" if "avx2" in flags else ""
 
 
 def code_version():

@@ -12,6 +12,7 @@ against what the replica does now, so the figures there can be reproduced.
   python experiments/speed_trials.py --trial=lrn_band --step_precision=mixed_bfloat16 --towers=2   # bf16 band sums
   python experiments/speed_trials.py --trial=conv1_kernel_gradient
   python experiments/speed_trials.py --trial=bias_gradient --step_precision=mixed_bfloat16   # a matmul, cast + sum
+  python experiments/speed_trials.py --trial=onednn --towers=2 --rounds=3   # oneDNN's kernels vs Eigen's
   python experiments/speed_trials.py --trial=all --towers=2      # everything, on the two towers' two devices
 
 A step trial is paired: the variants are built in one process and timed in alternating rounds of a few steps, so
@@ -31,7 +32,7 @@ from experiments import report  # noqa: E402  (defines --out_dir)
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_casts", "relu_in_lrn", "gradient_order",
                                    "exchange_gradient", "lrn_bound", "lrn_band", "conv1_kernel_gradient",
-                                   "bias_gradient", "all"],
+                                   "bias_gradient", "onednn", "all"],
                   "Which trial.")
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
@@ -266,6 +267,38 @@ def report_steps(title, rates):
 
 # ---- the trials ----
 
+def onednn_trial():
+    """oneDNN's CPU kernels (what replica/__init__.py asks for) against Eigen's. TensorFlow reads
+    TF_ENABLE_ONEDNN_OPTS once, when it loads, so the two cannot share a process: each round runs
+    experiments/benchmark.py once with each, alternating, and the rates and matmul fractions are its."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    forms = {"Eigen (TF_ENABLE_ONEDNN_OPTS=0)": "0", "oneDNN (TF_ENABLE_ONEDNN_OPTS=1, the replica's)": "1"}
+    rates, fractions = {name: [] for name in forms}, {name: [] for name in forms}
+    for _ in range(FLAGS.rounds):
+        for name, value in forms.items():
+            with tempfile.TemporaryDirectory() as folder:
+                figures_file = os.path.join(folder, "figures.json")
+                command = [sys.executable, os.path.join(os.path.dirname(__file__), "benchmark.py"),
+                           f"--towers={FLAGS.towers}", f"--batch_size={FLAGS.batch_size}",
+                           f"--precision={FLAGS.step_precision}", f"--steps={FLAGS.steps}", "--warmup=1",
+                           "--repeats=1", "--noinference", "--nodevice_time", f"--json={figures_file}",
+                           *([f"--gpus={FLAGS.gpus}"] if FLAGS.gpus else [])]
+                done = subprocess.run(command, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": value},
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"benchmark.py with TF_ENABLE_ONEDNN_OPTS={value} failed: {done.stderr[-2000:]}")
+                with open(figures_file) as f:
+                    figures = json.load(f)
+            rates[name].append(figures["images_per_second"])
+            fractions[name].append(figures["roofline_fraction"])
+    report_steps("The CPU's kernels: Eigen vs oneDNN (one benchmark.py process per round and form)", rates)
+    for name, values in fractions.items():
+        say(f"  {name:44} fraction of the matmul measured in its process: median "
+            f"{statistics.median(values):.2f}  rounds: " + " ".join(f"{v:.2f}" for v in values))
+
 def update_trial():
     report_steps("The update: unfused (earlier form) vs one XLA-compiled function per device (now)", paired_steps({
         "unfused: decay pass + Keras momentum kernel": lambda: patched(optimizer_apply=unfused_update),
@@ -468,7 +501,7 @@ def main(argv):
               "gradient_order": gradient_order_trial, "exchange_gradient": exchange_gradient_trial,
               "lrn_bound": lrn_bound_trial, "lrn_band": lrn_band_trial,
               "conv1_kernel_gradient": conv1_kernel_gradient_trial,
-              "bias_gradient": bias_gradient_trial}
+              "bias_gradient": bias_gradient_trial, "onednn": onednn_trial}
     for name, trial in trials.items():
         if FLAGS.trial in (name, "all"):
             trial()

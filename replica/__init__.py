@@ -5,6 +5,13 @@ per-layer table. Training (`replica.training.train`), data (`replica.inputs.inpu
 (`replica.training.evaluate`) are imported from their modules.
 """
 import importlib
+import os
+
+# oneDNN's CPU kernels for the convolutions and matmuls. TensorFlow's x86 packages switch them on by themselves only
+# on processors with AVX-512 VNNI, AVX-512 BF16 or AMX; elsewhere (an AVX2-only CPU) the convolutions run in Eigen,
+# and the towers' float32 step is 1.6x slower (docs/performance.md, `--trial=onednn`). Read once, when TensorFlow
+# loads: set here, before any module of the replica imports it. TF_ENABLE_ONEDNN_OPTS=0 still switches them off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 _EXPORTS = {"AlexNet": "replica.net.model", "build_model": "replica.net.model",
             "collapse_to_merged": "replica.net.collapse", "to_grouped": "replica.net.collapse",

@@ -158,6 +158,26 @@ def test_speed_trials_alternatives_compute_what_the_replica_computes():
 
 
 @pytest.mark.slow
+def test_the_onednn_trial_times_each_kernel_set_in_processes_of_its_own(tmp_path):
+    run_script("speed_trials", "--trial=onednn", "--batch_size=2", "--rounds=1", "--steps=1", f"--out_dir={tmp_path}",
+               timeout=400)
+    report = (tmp_path / "speed_trials_towers1_onednn.md").read_text()
+    for form in ("Eigen (TF_ENABLE_ONEDNN_OPTS=0)", "oneDNN (TF_ENABLE_ONEDNN_OPTS=1, the replica's)"):
+        assert re.search(re.escape(form) + r" +median +[0-9.]+ images/s", report)
+        assert re.search(re.escape(form) + r" +fraction of the matmul measured in its process: median [0-9.]+", report)
+
+
+def test_result_files_name_the_processors_widest_units():
+    from experiments import report
+    assert report.widest_units(["sse", "avx2", "fma"]) == "AVX2"
+    assert report.widest_units(["avx2", "avx512f"]) == "AVX-512"
+    assert report.widest_units(["avx2", "avx512f", "avx512_bf16"]) == "AVX-512 BF16"
+    assert report.widest_units(["avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]) == "AMX"
+    assert report.widest_units(["fp", "asimd"]) == ""
+    assert re.fullmatch(r".+, \d+ cores", report.machine())
+
+
+@pytest.mark.slow
 def test_the_exchange_and_lrn_speed_trials_run_and_report_each_form(tmp_path):
     """The trials behind docs/performance.md's exchange and LRN figures run end to end on a tiny batch: both forms
     timed in the step and profiled for each device's waiting, the LRN against a plain pass, and the bfloat16 LRN's
