@@ -40,8 +40,8 @@ def quick_image_folder(data_dir, classes=2, photos=8):
 
 def machine():
     """The processor, its widest arithmetic units and its core count: the same command runs at different speeds on
-    different processors (an AMD EPYC with AVX-512 at twice the rate of one with AVX2 only), so every table says
-    which one made it."""
+    different processors (the towers train about twice as fast on an AMD EPYC with AVX-512 as on one with AVX2
+    only), so every table says which one made it."""
     from replica.net.precision import cpu_flags
     model = platform.processor() or platform.machine()
     try:
