@@ -299,6 +299,7 @@ def onednn_trial():
         say(f"  {name:44} fraction of the matmul measured in its process: median "
             f"{statistics.median(values):.2f}  rounds: " + " ".join(f"{v:.2f}" for v in values))
 
+
 def update_trial():
     report_steps("The update: unfused (earlier form) vs one XLA-compiled function per device (now)", paired_steps({
         "unfused: decay pass + Keras momentum kernel": lambda: patched(optimizer_apply=unfused_update),

@@ -60,7 +60,8 @@ def test_bfloat16_on_a_cpu_without_its_units_is_named_emulated(tmp_path):
 def kernels_in_a_fresh_process(**environ):
     """(onednn_in_use(), configure('float32')'s description, stderr) of a process that imports replica first, with
     the test's environment less TF_ENABLE_ONEDNN_OPTS, plus `environ`."""
-    code = "import replica\nfrom replica.net import precision\nprint(precision.onednn_in_use(), precision.configure('float32'), sep='|')"
+    code = ("import replica\nfrom replica.net import precision\n"
+            "print(precision.onednn_in_use(), precision.configure('float32'), sep='|')")
     env = {**{k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}, **environ}
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
