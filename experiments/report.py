@@ -121,8 +121,8 @@ def write_table(name, title, rows, columns, notes=(), out_dir=None, extra=None):
               f" ({machine()})", ""]
     text = "\n".join(header + [markdown_table(rows, columns), ""] + [f"- {n}" for n in notes]) + "\n"
     (out / f"{name}.md").write_text(text)
-    payload = {"title": title, "command": command_line(), "date": stamp, "machine": machine(), "columns": list(columns), "rows": rows,
-               "notes": list(notes), **(extra or {})}
+    payload = {"title": title, "command": command_line(), "date": stamp, "machine": machine(),
+               "columns": list(columns), "rows": rows, "notes": list(notes), **(extra or {})}
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
     print(text)
     return text
