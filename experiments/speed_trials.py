@@ -276,7 +276,7 @@ def onednn_trial():
     import sys
     import tempfile
     forms = {"Eigen (TF_ENABLE_ONEDNN_OPTS=0)": "0", "oneDNN (TF_ENABLE_ONEDNN_OPTS=1, the replica's)": "1"}
-    rates, fractions = {name: [] for name in forms}, {name: [] for name in forms}
+    rates, fractions, in_force = {name: [] for name in forms}, {name: [] for name in forms}, {}
     for _ in range(FLAGS.rounds):
         for name, value in forms.items():
             with tempfile.TemporaryDirectory() as folder:
@@ -294,10 +294,12 @@ def onednn_trial():
                     figures = json.load(f)
             rates[name].append(figures["images_per_second"])
             fractions[name].append(figures["roofline_fraction"])
+            in_force[name] = figures["precision_in_force"]   # names the kernels the process ran
     report_steps("The CPU's kernels: Eigen vs oneDNN (one benchmark.py process per round and form)", rates)
     for name, values in fractions.items():
         say(f"  {name:44} fraction of the matmul measured in its process: median "
             f"{statistics.median(values):.2f}  rounds: " + " ".join(f"{v:.2f}" for v in values))
+        say(f"  {name:44} in force: {in_force[name]}")
 
 
 def update_trial():

@@ -165,6 +165,10 @@ def test_the_onednn_trial_times_each_kernel_set_in_processes_of_its_own(tmp_path
     for form in ("Eigen (TF_ENABLE_ONEDNN_OPTS=0)", "oneDNN (TF_ENABLE_ONEDNN_OPTS=1, the replica's)"):
         assert re.search(re.escape(form) + r" +median +[0-9.]+ images/s", report)
         assert re.search(re.escape(form) + r" +fraction of the matmul measured in its process: median [0-9.]+", report)
+    from replica.net import precision
+    if precision.onednn_in_use() is not None:   # each form's process ran the kernels it is named after
+        assert re.search(r"Eigen \(TF_ENABLE_ONEDNN_OPTS=0\) +in force: .*oneDNN off: Eigen kernels", report)
+        assert re.search(r"oneDNN \(TF_ENABLE_ONEDNN_OPTS=1, the replica's\) +in force: .*oneDNN math strict", report)
 
 
 def test_result_files_name_the_processors_widest_units():
