@@ -85,7 +85,7 @@ flags.DEFINE_bool("deterministic", DEFAULT["deterministic"], "Op determinism (Te
 flags.DEFINE_integer("checkpoint_every", DEFAULT["checkpoint_every"], "Steps between checkpoints (one is also written at "
                      "each epoch's end).")
 flags.DEFINE_integer("log_every", DEFAULT["log_every"], "Steps between progress lines and TensorBoard points.")
-flags.DEFINE_integer("eval_limit", DEFAULT["eval_limit"], "Evaluate on at most N images at each epoch's end (0: all).")
+flags.DEFINE_integer("eval_limit", DEFAULT["eval_limit"], "Evaluate on at most N images (0: all) at each epoch's end, and with --eval_only.")
 flags.DEFINE_bool("ten_crop", DEFAULT["ten_crop"], "Also evaluate with the 10 crops at the end.")
 flags.DEFINE_bool("eval_only", DEFAULT["eval_only"], "Evaluate --checkpoint (or --weights) and exit.")
 flags.DEFINE_string("checkpoint", DEFAULT["checkpoint"], "With --eval_only, --classify or --export: a run folder or a checkpoint path.")

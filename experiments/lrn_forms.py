@@ -20,7 +20,7 @@ from absl import app, flags  # noqa: E402
 from experiments import report  # noqa: E402  (defines --out_dir)
 
 flags.DEFINE_string("checkpoint", None, "A two-tower run trained with the paper's LRN (run folder or checkpoint).")
-flags.DEFINE_bool("quick", False, "Train 3 steps on the shipped CIFAR-10 slice and compare: checks the script.")
+flags.DEFINE_bool("quick", False, "Train 3 steps of 16 images on the shipped CIFAR-10 slice and compare: checks the script.")
 FLAGS = flags.FLAGS
 
 
@@ -36,12 +36,12 @@ def predictions(model, data):
 
 
 def quick_run():
-    """A two-tower run of 3 steps on the shipped slice, in a scratch folder."""
+    """A two-tower run of 3 steps of 16 images on the shipped slice, in a scratch folder."""
     import subprocess
     import sys
     run_dir = report.scratch_dir("lrn-forms-")
-    subprocess.run([sys.executable, "run_experiment.py", f"--run_dir={run_dir}", "--max_steps=3", "--noten_crop",
-                    "--eval_limit=64"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "run_experiment.py", f"--run_dir={run_dir}", "--max_steps=3", "--batch_size=16",
+                    "--noten_crop", "--eval_limit=64"], check=True, capture_output=True)
     return run_dir
 
 

@@ -1,6 +1,7 @@
 """The paper's recipe: the update rule, determinism, resuming, NaN handling, logs and results, on real data."""
 import json
 import os
+import re
 import signal
 import time
 
@@ -65,25 +66,14 @@ def test_same_seed_same_losses(small_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_resumed_run_matches_an_uninterrupted_one(small_data, tmp_path):
-    whole, _ = run(small_model(), small_data, tmp_path / "whole", epochs=2)          # 8 steps, 2 epochs
-    first, _ = run(small_model(), small_data, tmp_path / "parts", epochs=2, max_steps=3)
-    assert first["steps"] == 3
-    rest, _ = run(small_model(seed=99), small_data, tmp_path / "parts", epochs=2)   # other init: restore wins
-    assert rest["steps"] == whole["steps"] == 8
-    history = [json.loads((tmp_path / d / "history.json").read_text()) for d in ("whole", "parts")]
-    assert [h["loss"] for h in history[0]["train"]] == [h["loss"] for h in history[1]["train"]]
-    assert whole["final"] == rest["final"]
-
-
-@pytest.mark.slow
 def test_loss_falls_on_real_data(tmp_path):
-    """The paper's recipe, at batch 64, on the 2,000 shipped images: with N(0, 0.01) weights the loss leaves
-    chance (2.30) within the first 60 steps (two epochs)."""
+    """The paper's recipe, at batch 32, on the 2,000 shipped images: with N(0, 0.01) weights the loss leaves
+    chance (2.30) within the first 80 steps (1.3 epochs; the mean of the last 10 is about 0.13 below that of the
+    first 10)."""
     data = ip.load_data("cifar10")
-    results, _ = run(small_model(), data, tmp_path, batch_size=64, epochs=2, max_steps=60, eval_limit=0)
+    results, _ = run(small_model(), data, tmp_path, batch_size=32, epochs=2, max_steps=80, eval_limit=0)
     losses = [h["loss"] for h in json.loads((tmp_path / "history.json").read_text())["train"]]
-    assert len(losses) == 60
+    assert len(losses) == 80
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.05, losses
     assert results["final"]["centre_top1_error"] < 0.85   # chance is 0.90
 
@@ -142,14 +132,16 @@ RESUME_RUN = ("--checkpoint_every=1", "--epochs=3")   # 12 steps of 16 images
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_losses(tmp_path_factory):
-    """The losses of the same command left to finish, in a process of its own like the interrupted one (the
-    pytest process has other threads' memory and kernel caches, which move float32 sums in the last bit)."""
+def uninterrupted(tmp_path_factory):
+    """The losses and final evaluation of the same command left to finish, in a process of its own like the
+    interrupted one (the pytest process has other threads' memory and kernel caches, which move float32 sums in the
+    last bit)."""
     run_dir = tmp_path_factory.mktemp("uninterrupted")
     proc = cli(f"--run_dir={run_dir}", *RESUME_RUN)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return [h["loss"] for h in json.loads((run_dir / "history.json").read_text())["train"]]
+    return ([h["loss"] for h in json.loads((run_dir / "history.json").read_text())["train"]],
+            json.loads((run_dir / "results.json").read_text())["final"])
 
 
 def newest_step(run_dir):
@@ -171,9 +163,10 @@ def stop_after_a_checkpoint(proc, run_dir, sig, past, timeout=240):
 
 
 @pytest.mark.slow
-def test_a_killed_then_interrupted_run_resumes_where_it_stopped_each_time(tmp_path, uninterrupted_losses):
+def test_a_killed_then_interrupted_run_resumes_where_it_stopped_each_time(tmp_path, uninterrupted):
     """SIGKILL (nothing runs after it) mid-run, then Ctrl-C (SIGINT: the step in flight is checkpointed) in the
-    resumed run; the third command finishes the run, step for step the run that was never stopped."""
+    resumed run; the third command finishes the run, step for step the run that was never stopped, and ends with
+    its final evaluation."""
     killed_at, _, _ = stop_after_a_checkpoint(cli(f"--run_dir={tmp_path}", *RESUME_RUN), tmp_path, signal.SIGKILL, 0)
     assert 1 <= killed_at < 12
     interrupted_at, code, err = stop_after_a_checkpoint(cli(f"--run_dir={tmp_path}", *RESUME_RUN), tmp_path,
@@ -189,20 +182,28 @@ def test_a_killed_then_interrupted_run_resumes_where_it_stopped_each_time(tmp_pa
     # step for step the losses of the uninterrupted run: a lost data position, momentum or learning rate would
     # move them by 1e-3 or more
     losses = [h["loss"] for h in json.loads((tmp_path / "history.json").read_text())["train"]]
-    np.testing.assert_allclose(losses, uninterrupted_losses, rtol=1e-6)
+    np.testing.assert_allclose(losses, uninterrupted[0], rtol=1e-6)
+    assert results["final"] == uninterrupted[1]
 
 
 @pytest.mark.slow
 def test_eval_only_and_refusals(tmp_path):
+    """A run evaluated by --eval_only; the same folder refused to a run of other settings (and left as it was); a
+    missing data folder refused in one line."""
+    from replica import experiment
+    from replica.training import runs
     missing = cli("--dataset=imagenet_folder", f"--data_dir={tmp_path}/none")   # independent: runs alongside
     proc = cli(f"--run_dir={tmp_path}", "--max_steps=2")
     assert proc.wait(timeout=300) == 0
-    evaluation = cli("--eval_only", f"--checkpoint={tmp_path}")   # reads the run; the refusal below writes nothing
-    refused = cli(f"--run_dir={tmp_path}", "--max_steps=2", "--towers=merged", "--gpus=0")
-    out, err = evaluation.communicate(timeout=300)
-    assert "10 crops: top-1 error" in out and "centre  : top-1 error" in out, err
-    out, err = refused.communicate(timeout=300)
-    assert "was started with other flags" in err
+    out, err = cli("--eval_only", f"--checkpoint={tmp_path}").communicate(timeout=300)   # --eval_limit=32
+    assert re.search(r"centre  : top-1 error [0-9.]+ .*\(32 images", out), err
+    assert re.search(r"10 crops: top-1 error [0-9.]+ .*\(32 images", out), err
+    saved = (tmp_path / "run_config.json").read_text()
+    other = {**json.loads(saved), "towers": "merged"}   # what --towers=merged --gpus=0 would write
+    with pytest.raises(runs.RunError, match="was started with other flags: --towers=merged"):
+        experiment.prepare_run_dir(tmp_path, other, resume=True)
+    runs.release(tmp_path)
+    assert (tmp_path / "run_config.json").read_text() == saved
     out, err = missing.communicate(timeout=300)
     assert "does not exist" in err and "Traceback" not in err
 
