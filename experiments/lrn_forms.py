@@ -20,7 +20,8 @@ from absl import app, flags  # noqa: E402
 from experiments import report  # noqa: E402  (defines --out_dir)
 
 flags.DEFINE_string("checkpoint", None, "A two-tower run trained with the paper's LRN (run folder or checkpoint).")
-flags.DEFINE_bool("quick", False, "Train 3 steps of 16 images on the shipped CIFAR-10 slice and compare: checks the script.")
+flags.DEFINE_bool("quick", False, "Train 3 steps of 16 images on the shipped CIFAR-10 slice and compare: checks the "
+                  "script.")
 FLAGS = flags.FLAGS
 
 
