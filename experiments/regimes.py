@@ -20,8 +20,9 @@ the validation split the curves are read on (2,000 of them each epoch), test err
 - Seeds: 3 per variant, paired (seed s of every variant shares initial weights and data order). At the seed sd of
   the shorter runs (0.6 to 2.2 points), a paired 95% interval over 3 seeds is +-1.5 to +-5 points: enough for the
   pilot's 10-point dropout effect and for bfloat16's equivalence to within a few points, not for a 1-point effect.
-- Precision: mixed bfloat16 (about twice float32's speed on a CPU with AMX), which the precision claim checks in this same regime
-  against float32; the float32 runs of that check are the only float32 runs.
+- Precision: mixed bfloat16 (about twice float32's speed on a CPU with AMX), which the precision claim checks in
+  this same regime against float32. The augmentation claim runs in float32 (experiments/augmentation.py says why),
+  its "crops + mirrors" baseline being the precision claim's float32 runs.
 - Cost, planned: 200,000 images at ~330 images/s (mixed bfloat16, CIFAR-10 towers, with the per-epoch validation
   and checkpoint) is ~10 min a run; ~17 min in float32 at ~200 images/s. The first runs, sharing the machine with
   other work, took 23 and 34 min (`wall_seconds` in their results.json).
