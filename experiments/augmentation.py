@@ -12,9 +12,11 @@ negative) and no augmentation (expected positive).
   equal in this regime (its table), and float32 runs at full speed on any CPU, while bfloat16 is emulated (~17x
   slower) on one without bfloat16 units. Every variant of this claim is float32, so the comparison stays paired.
 - Cost, planned: 2 new variants x 3 seeds x 200,000 images. At 1.48 GFLOP a 32x32 training image, 200,000 images
-  are 296 TFLOP; at ~120 images/s in float32 on a 2-core CPU (about 180 GFLOP/s), ~28 min a run plus its
-  per-epoch validation (2,000 images x 40 epochs, a third of a training image's cost each): ~33 min a run, 3 h 20
-  min for the six. Each finished run is recorded (experiments/results/runs), so the six can be trained in parts.
+  are 296 TFLOP a run: ~51 min at the ~65 images/s (~100 GFLOP/s) the first steps trained at on a 2-core AVX2 CPU
+  (~165 GFLOP/s float32 matmul), ~25 min at the ~130 images/s of the precision claim's float32 runs on a Xeon
+  with AMX (its table), plus the per-epoch validation (2,000 images x 40 epochs, a third of a training image's
+  cost each, ~5 min): 5 to 6 hours for the six here. Each finished run is recorded (experiments/results/runs), so
+  they can be trained in parts, on several machines.
 
   python experiments/augmentation.py [--quick]
 """
