@@ -169,7 +169,7 @@ def evaluate_run(config, devices):
     data = load_data(dataclasses.replace(config, data=data_config), saved["input_size"])
     model, _ = runs.load_trained(checkpoint, devices)
     for ten_crop in (False, True):
-        result = evaluate_lib.evaluate(model, data, ten_crop=ten_crop, limit=config.run.eval_limit or None)
+        result = evaluate_lib.evaluate(model, data, ten_crop=ten_crop, limit=config.run.eval_limit)
         print(f"{'10 crops' if ten_crop else 'centre  '}: top-1 error {result['top1_error']:.4f}  top-5 error "
               f"{result['top5_error']:.4f}  ({result['images']} images, {checkpoint})")
     return 0
@@ -203,7 +203,7 @@ def evaluate_weights(config, classifier):
     published = pretrained.PUBLISHED_ACCURACY
     for ten_crop in (False, True):
         result = evaluate_lib.evaluate(classifier.model, data, ten_crop=ten_crop, label_map=label_map,
-                                       limit=config.run.eval_limit or None)
+                                       limit=config.run.eval_limit)
         print(f"{'10 crops' if ten_crop else 'centre  '}: top-1 error {result['top1_error']:.4f}  top-5 error "
               f"{result['top5_error']:.4f}  ({result['images']} images of {data.num_classes} classes, 1000-way)")
     print(f"published for bvlc_alexnet on ILSVRC-2012 val (centre): top-1 error {1 - published['top1']:.3f}, top-5 "

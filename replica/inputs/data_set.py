@@ -86,10 +86,10 @@ class ImageData:
         return False
 
     def eval_batches(self, batch_size, ten_crop=False, limit=None, split="eval"):
-        """The evaluation split ("val": the held-out validation split): centre crops [B, S, S, 3], or the 10
-        crops [B, 10, S, S, 3]."""
+        """The evaluation split ("val": the held-out validation split), its first `limit` images (0 or None: all):
+        centre crops [B, S, S, 3], or the 10 crops [B, 10, S, S, 3]."""
         size = self._count(split)
-        count = size if limit is None else min(limit, size)
+        count = min(limit, size) if limit else size
         crop = (lambda im: ten_crops(self._prepare(im), self.crop_size)) if ten_crop else \
             (lambda im: centre_crop(self._prepare(im), self.crop_size))
         ds = self._gather(split, np.arange(count))

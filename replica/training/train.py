@@ -276,7 +276,7 @@ class Trainer:
     def _end_epoch(self, epoch):
         """Validation error, the learning-rate schedule (PAPER.md 3), TensorBoard images, a checkpoint."""
         split = self.validation_split()
-        val = self.evaluate(limit=self.config.eval_limit or None, split=split)
+        val = self.evaluate(limit=self.config.eval_limit, split=split)
         # a validation over the whole evaluation split is also the final centre-crop evaluation if no step follows
         whole = split == "eval" and not self.config.eval_limit
         self._full_evaluation = (int(self.state.step.numpy()), val) if whole else None
