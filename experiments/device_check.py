@@ -13,9 +13,9 @@ Writes experiments/results/device_check_<host>.md and .json (or into --out_dir):
 4. the training step repeated on one batch of the shipped CIFAR-10 slice (64 images, 16 with --quick), whose loss
    must fall;
 5. the benchmark (experiments/benchmark.py's measurement): the towers on two devices and on one device, the one-GPU
-   net and the merged net, at batch 128 and 256 (32 with --quick), in each precision the device supports,
+   net and the merged net, at batch 128 and 256, in each precision the device supports,
    with images/s, the fraction of the device's matmul rate in that precision, peak device memory, and the
-   two-device / one-device ratio.
+   two-device / one-device ratio (with --quick: the towers' two layouts only, at batch 32).
 It exits with code 1 when a check fails (placement, equivalence, the falling loss), after writing the report.
 """
 import os
@@ -33,8 +33,8 @@ from experiments import report  # noqa: E402  (defines --out_dir)
 from experiments import benchmark  # noqa: E402  (its flags: --steps, --warmup, --repeats, --jit)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("quick", False, "Small sizes (32x32 geometry, benchmark batch 32, training check batch 16; "
-                  "precisions other than float32 on the towers only): under 2 minutes on a 2-core CPU.")
+flags.DEFINE_bool("quick", False, "Small sizes (32x32 geometry, benchmark batch 32 on the towers' two layouts only, a "
+                  "1024^3 reference matmul, training check batch 16): under 2 minutes on a 2-core CPU.")
 
 TOLERANCE = 1e-4   # relative, on the logits: float32 sums in another order (the tests' tolerance)
 
@@ -153,9 +153,8 @@ def benchmark_rows(two, precisions, batches, input_size):
     for mode in precisions:
         precision_lib.configure(mode)
         compute = precision_lib.compute_dtype(mode).name
-        reference = benchmark.matmul_reference(two, n=2048 if FLAGS.quick else 4096, dtype=compute)
-        # --quick: every layout in float32, the other precisions on the towers' two layouts only
-        measured = layouts if mode == "float32" or not FLAGS.quick else layouts[:2]
+        reference = benchmark.matmul_reference(two, n=1024 if FLAGS.quick else FLAGS.matmul_size, dtype=compute)
+        measured = layouts[:2] if FLAGS.quick else layouts   # --quick: the towers on two devices and on one
         for batch in batches:
             by_layout = {}
             for name, towers, devices in measured:

@@ -41,6 +41,7 @@ flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_string("step_precision", "float32", "The step trials' precision (replica.net.precision's modes).")
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
+flags.DEFINE_integer("matmul_size", None, "The onednn trial's benchmark.py --matmul_size (default: benchmark.py's).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
 
 
@@ -285,7 +286,8 @@ def onednn_trial():
                            f"--towers={FLAGS.towers}", f"--batch_size={FLAGS.batch_size}",
                            f"--precision={FLAGS.step_precision}", f"--steps={FLAGS.steps}", "--warmup=1",
                            "--repeats=1", "--noinference", "--nodevice_time", f"--json={figures_file}",
-                           *([f"--gpus={FLAGS.gpus}"] if FLAGS.gpus else [])]
+                           *([f"--gpus={FLAGS.gpus}"] if FLAGS.gpus else []),
+                           *([f"--matmul_size={FLAGS.matmul_size}"] if FLAGS.matmul_size else [])]
                 done = subprocess.run(command, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": value},
                                       capture_output=True, text=True)
                 if done.returncode != 0:

@@ -87,7 +87,7 @@ def test_two_workers_equal_one_process_on_the_global_batch(tmp_path, op_determin
 def test_a_killed_worker_fails_its_peer_in_bounded_time_and_the_job_resumes(tmp_path):
     hosts = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
     run_dir = tmp_path / "job"
-    procs = start_workers(run_dir, hosts, "--checkpoint_every=1", "--epochs=3")
+    procs = start_workers(run_dir, hosts, "--checkpoint_every=1", "--epochs=2")
     deadline = time.time() + 240
     while not (run_dir / "checkpoints" / "checkpoint").is_file():
         assert time.time() < deadline and procs[0].poll() is None, procs[0].output()[1][-2000:]
@@ -100,14 +100,14 @@ def test_a_killed_worker_fails_its_peer_in_bounded_time_and_the_job_resumes(tmp_
     assert "restart every worker" in err or "could not reach" in err, err[-2000:]
     stopped_at = int(tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / "checkpoints")))
                      .get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-    assert 1 <= stopped_at < 12
+    assert 1 <= stopped_at < 8
     # resumed with a longer timeout: on a loaded machine a step can outlast 20 s and fail a healthy job
-    results = finish(start_workers(run_dir, hosts, "--checkpoint_every=1", "--epochs=3", "--peer_timeout=120"))
+    results = finish(start_workers(run_dir, hosts, "--checkpoint_every=1", "--epochs=2", "--peer_timeout=120"))
     for index, ((out, err), code) in results.items():
         assert code == 0, (index, err[-2000:])
     assert f"at step {stopped_at}" in results[0][0][1]        # resumed, not restarted
     history = json.loads((run_dir / "history.json").read_text())["train"]
-    assert [h["step"] for h in history] == list(range(1, 13))   # the step count continues, the curve joins up
+    assert [h["step"] for h in history] == list(range(1, 9))   # the step count continues, the curve joins up
 
 
 def test_a_worker_without_peers_fails_with_a_clear_message(tmp_path):
