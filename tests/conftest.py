@@ -90,10 +90,18 @@ class Background(subprocess.Popen):
         return self.output()
 
 
+def run_script(name, *args, timeout=240):
+    """Run experiments/<name>.py in a process of its own from the repository; assert it succeeded."""
+    result = subprocess.run([sys.executable, f"experiments/{name}.py", *args], cwd=REPO, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 # The files whose tests take longest (each is one worker's unit under --dist loadfile), longest first: sent to the
 # workers before the short files, they do not leave one worker busy at the end while the other waits.
-LONGEST_FILES = ("test_train.py", "test_experiments.py", "test_faults.py", "test_distributed.py", "test_serving.py",
-                 "test_gpu_path.py", "test_pretrained.py")
+LONGEST_FILES = ("test_experiments.py", "test_train.py", "test_faults.py", "test_speed.py", "test_distributed.py",
+                 "test_serving.py", "test_pretrained.py", "test_gpu_path.py")
 
 
 def pytest_collection_modifyitems(items):
