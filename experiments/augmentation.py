@@ -16,7 +16,8 @@ negative) and no augmentation (expected positive).
   (~165 GFLOP/s float32 matmul), ~25 min at the ~130 images/s of the precision claim's float32 runs on a Xeon
   with AMX (its table), plus the per-epoch validation (2,000 images x 40 epochs, a third of a training image's
   cost each, ~5 min): 5 to 6 hours for the six here. Each finished run is recorded (experiments/results/runs), so
-  they can be trained in parts, on several machines.
+  they can be trained in parts, on several machines. Measured: 56 min a run alone on a 2-core AMD EPYC with AVX2,
+  73 min sharing it (`wall_seconds` in the records).
 
   python experiments/augmentation.py [--quick]
 """
