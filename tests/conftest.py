@@ -98,8 +98,16 @@ def run_script(name, *args, timeout=240):
     return result
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """-n auto: one worker more than the cores this process may use. Much of a test's time is waiting (a process
+    starting, a peer's timeout, a checkpoint polled for), which the extra worker fills."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
+
+
 # The files whose tests take longest (each is one worker's unit under --dist loadfile), longest first: sent to the
-# workers before the short files, they do not leave one worker busy at the end while the other waits.
+# workers before the short files, they do not leave one worker busy at the end while the others wait.
 LONGEST_FILES = ("test_experiments.py", "test_train.py", "test_faults.py", "test_speed.py", "test_distributed.py",
                  "test_serving.py", "test_pretrained.py", "test_gpu_path.py")
 
