@@ -33,7 +33,8 @@ the same 5,000 held out for validation, test error on the 10,000 test images.
 
 - Why this size: these claims are about nets trained to the end of their schedule. The largest subset whose
   comparisons fit the budget: a run costs ~15 min in mixed bfloat16, a claim's variant 3 runs (45 min), and the
-  two-tower baseline's 3 runs are shared by all four claims (run reuse).
+  two-tower baseline's 3 runs are shared by the claims in mixed bfloat16 (run reuse; drop_layer.py trains in
+  float32, with baseline runs of its own).
 - Schedule, the same for every variant: 0.01 to the end of epoch 20, 0.001 to 26, 0.0001 to 30: the schedule has
   run its course (two drops, the second one's gain small) before the end. The epochs per rate follow the
   overfitting regime's, stretched in proportion to the steps a rate needs: twice the images per epoch, so the

@@ -24,7 +24,7 @@ def test_architecture_table_is_exact_and_the_cost_model_explains_the_timing_clai
 
 
 FIGURES = ("conv1_kernels", "retrieval", "relu_vs_tanh")
-IN_BFLOAT16 = ("towers_comparison", "drop_layer", "conv1_kernels", "retrieval", "ten_crop")   # regimes.py's precision
+IN_BFLOAT16 = ("towers_comparison", "conv1_kernels", "retrieval", "ten_crop")   # regimes.py's precision
 
 
 def float32_where_bfloat16_is_emulated():
