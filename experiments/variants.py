@@ -101,15 +101,10 @@ def run_folder(runs_dir, net, data_arguments, config):
     return pathlib.Path(runs_dir) / hashlib.sha1(recipe.encode()).hexdigest()[:16], recipe
 
 
-def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
-    """Train one variant with one seed (or reuse its finished run); return its results (replica.training.train's
-    results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`)."""
+def run_settings(variant, seed, quick, epochs, train_limit, spec):
+    """One run's load_data arguments and TrainConfig (with run_folder, what decides its result)."""
     from replica.inputs import input_pipeline
-    from replica.net import speed_forms
-    from replica.training import runs, train
     from replica.training.recipe import TrainConfig
-    from replica.training.step import set_determinism
-    spec = spec or {}
     data_arguments = _all_arguments(input_pipeline.load_data, **data_settings(variant, spec, quick, train_limit))
     photos = data_arguments["dataset"] != "cifar10"
     batch_size = (8 if photos else 32) if quick else 128
@@ -120,6 +115,19 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
         "eval_limit": 64 if quick else 2000, "keep_checkpoints": 1,   # the last: enough to resume and to reuse
         "final_ten_crop": variant.get("ten_crop", False),
         **({} if quick else spec.get("recipe", {})), **variant.get("recipe", {})})
+    return data_arguments, config
+
+
+def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
+    """Train one variant with one seed (or reuse its finished run); return its results (replica.training.train's
+    results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`), or
+    None when another process is training that run (its folder's lock)."""
+    from replica.inputs import input_pipeline
+    from replica.net import speed_forms
+    from replica.training import runs, train
+    from replica.training.step import set_determinism
+    spec = spec or {}
+    data_arguments, config = run_settings(variant, seed, quick, epochs, train_limit, spec)
     if quick or not FLAGS.runs_dir:
         run_dir, recipe = pathlib.Path(report.scratch_dir("variant-")), None
     else:
@@ -127,6 +135,10 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
         finished = finished_run(run_dir, spec.get("needs_weights", False))
         if finished:
             return finished
+        holder = runs.try_lock(run_dir)
+        if holder:   # the same command in another process, sharing --runs_dir: that run is its
+            print(f"{run_dir} is being trained by {holder}: going on to the next run", flush=True)
+            return None
     set_determinism(seed, False)
     from replica.net import precision
     precision.configure(variant.get("model", {}).get("precision", "float32"))   # float32 that is float32, etc.
@@ -142,6 +154,7 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
         runs.write_json_atomically(run_dir / "variant.json", {"recipe": json.loads(recipe), "results": results})
         if runs_the_committed_regime():
             keep_record(run_dir)
+        runs.release(run_dir)
     results["run_dir"] = str(run_dir)
     return results
 
@@ -252,19 +265,29 @@ def with_spec_defaults(spec):
 
 def run_spec(spec):
     """Run every variant of `spec` over the seeds (seed by seed, so an interrupted set stays balanced); write the
-    table, and the claim's verdict into claims.json when the spec tests one; return the table's rows."""
+    table, and the claim's verdict into claims.json when the spec tests one; return the table's rows. The same
+    command in several processes sharing --runs_dir (on one machine or several) splits the runs: each skips the
+    runs another is training, and looks at them again when it has trained the rest; the last to finish writes the
+    table."""
     specified = chosen_variants(with_spec_defaults(spec))
     import replica
     devices = replica.split_cpu(2)
     seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
     epochs = FLAGS.epochs or spec["epochs"]
     train_limit = FLAGS.train_limit or spec["train_limit"]
-    runs_of = {name: [] for name in specified}
-    for seed in range(seeds):
-        for name, variant in specified.items():
-            runs_of[name].append(run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit, spec))
+    runs_of = {name: [None] * seeds for name in specified}
+    for _ in range(2):   # the second pass: the runs other processes were training, finished by now or still theirs
+        for seed in range(seeds):
+            for name, variant in specified.items():
+                if runs_of[name][seed] is None:
+                    runs_of[name][seed] = run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit, spec)
     if len(specified) < len(spec["variants"]):
         print(f"trained {', '.join(specified)} only (--variants): the table waits for every variant", flush=True)
+        return []
+    elsewhere = sum(r is None for runs in runs_of.values() for r in runs)
+    if elsewhere:
+        print(f"{elsewhere} run(s) are being trained by other processes: the table waits for them (rerun this "
+              "command once they have finished)", flush=True)
         return []
     reused = [(name, seed, r) for name, runs in runs_of.items() for seed, r in enumerate(runs) if r.get("reused")]
     rows = []

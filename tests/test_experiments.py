@@ -1,4 +1,5 @@
 """Each experiment script runs end to end in its --quick mode and writes its table (and figure)."""
+import contextlib
 import json
 import subprocess
 import sys
@@ -189,3 +190,49 @@ def test_the_paper_sized_commands_carry_each_variants_settings():
     towers = variants.full_scale_commands(towers_comparison.SPEC, "x")
     assert all("--pca_colour" in c and not any("precision" in a for a in c) for c in towers)   # the paper's recipe
     assert variants.full_scale_commands(ten_crop.SPEC, "x") == variants.full_scale_commands(conv1_kernels.SPEC, "x")
+
+
+@contextlib.contextmanager
+def parsed_flags(*argv):
+    """The scripts' flags parsed from `argv`, as at a script's start, and unparsed again after."""
+    from absl import flags
+    flags.FLAGS(["script", *argv])
+    try:
+        yield
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def test_a_run_another_process_trains_is_skipped_then_looked_at_again(tmp_path, monkeypatch, capsys):
+    """The same command in two processes sharing --runs_dir splits the runs: a run whose folder another process
+    holds is skipped without loading anything, looked at again once this process has been through the rest, and
+    the table waits while it is still the other's."""
+    import replica
+    from experiments import drop_layer, variants
+    with parsed_flags(f"--runs_dir={tmp_path}"):
+        variant = variants.with_spec_defaults(drop_layer.SPEC)["all five conv layers"]
+        settings = variants.run_settings(variant, 0, False, 30, 10000, drop_layer.SPEC)
+        folder, _ = variants.run_folder(str(tmp_path), variants.net_arguments(variant), *settings)
+        holder = subprocess.Popen([sys.executable, "-c", "import time; from replica.training import runs; "
+                                   f"runs.lock({str(folder)!r}); print('held', flush=True); time.sleep(60)"],
+                                  cwd=REPO, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            assert variants.run_variant(variant, 0, None, False, 30, 10000, drop_layer.SPEC) is None
+            assert f"{folder} is being trained by process {holder.pid}" in capsys.readouterr().out
+        finally:
+            holder.kill()
+            holder.wait()
+
+        visits = []
+
+        def run_variant(variant, seed, *args):   # seed 1 of the one-GPU net stays another process's
+            visits.append((variant["towers"], seed))
+            return None if (variant["towers"], seed) == (1, 1) else {"test_top1_error": 0.5}
+        monkeypatch.setattr(variants, "run_variant", run_variant)
+        monkeypatch.setattr(replica, "split_cpu", lambda n: [None] * n)
+        spec = {"name": "two", "seeds": 2, "epochs": 1, "train_limit": 512,
+                "variants": {"towers": {"towers": 2}, "one-GPU net": {"towers": 1}}}
+        assert variants.run_spec(spec) == []
+    assert visits == [(2, 0), (1, 0), (2, 1), (1, 1), (1, 1)]
+    assert "1 run(s) are being trained by other processes: the table waits" in capsys.readouterr().out

@@ -51,10 +51,17 @@ _held_locks = {}
 def lock(run_dir):
     """Hold `run_dir/lock` for the rest of this process, or raise RunError when another process holds it. The
     kernel releases the lock when its process dies, so a killed run never leaves the folder locked."""
+    holder = try_lock(run_dir)
+    if holder:
+        raise RunError(f"{run_dir} is in use by {holder}; wait for it to finish or pass another --run_dir")
+
+
+def try_lock(run_dir):
+    """`lock`, but returning who holds the folder ("process 123 on host") instead of raising; None once held."""
     run_dir = pathlib.Path(run_dir)
     key = str(run_dir.resolve())
     if key in _held_locks:
-        return
+        return None
     run_dir.mkdir(parents=True, exist_ok=True)
     handle = open(run_dir / "lock", "a+")
     try:
@@ -63,12 +70,13 @@ def lock(run_dir):
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise RunError(f"{run_dir} is in use by {holder}; wait for it to finish or pass another --run_dir") from None
+        return holder
     handle.seek(0)
     handle.truncate()
     handle.write(f"process {os.getpid()} on {os.uname().nodename}")
     handle.flush()
     _held_locks[key] = handle
+    return None
 
 
 def release(run_dir):
