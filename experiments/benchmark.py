@@ -19,7 +19,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+from replica import errors  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("towers", "2", "2, 1, merged or grouped.")
@@ -358,4 +359,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run_main(main)

@@ -21,7 +21,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+from replica import errors  # noqa: E402
 
 from experiments import regimes, variants  # noqa: E402  (its flags: --quick, --seeds, --epochs, --runs_dir, ...)
 
@@ -80,6 +81,8 @@ def record_claim(rows):
 
 def main(argv):
     del argv
+    if FLAGS.status:   # the photos regime's runs (shared with ten_crop.py)
+        return variants.print_status(SPEC)
     if FLAGS.scale == "full":   # the photos regime's runs on ILSVRC-2012, then this script on their folders
         variants.run_full_scale(SPEC)
         folders = ",".join(c[-1].split("=", 1)[1] for c in variants.full_scale_commands(SPEC, FLAGS.imagenet_dir or ""))
@@ -132,4 +135,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run_main(main)

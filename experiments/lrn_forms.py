@@ -15,7 +15,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+from replica import errors  # noqa: E402
 
 from experiments import report  # noqa: E402  (defines --out_dir)
 
@@ -54,11 +55,11 @@ def main(argv):
     from replica.training import runs
     checkpoint = quick_run() if FLAGS.quick else FLAGS.checkpoint
     if not checkpoint:
-        raise app.UsageError("--checkpoint=RUN_DIR (a two-tower run) or --quick")
+        raise errors.UserError("--checkpoint=RUN_DIR (a two-tower run) or --quick")
     devices = replica.split_cpu(2)
     paper_form, saved = runs.load_trained(checkpoint, devices)
     if str(saved["towers"]) != "2" or saved["lrn"] != "paper":
-        raise app.UsageError(f"{checkpoint} holds --towers={saved['towers']} --lrn={saved['lrn']}; the comparison "
+        raise errors.UserError(f"{checkpoint} holds --towers={saved['towers']} --lrn={saved['lrn']}; the comparison "
                              "is of a two-tower net trained with the paper's LRN")
     caffe_form = runs.build_from_config({**saved, "lrn": "caffe"}, devices)
     replica.copy_weights(paper_form, caffe_form)
@@ -80,4 +81,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run_main(main)

@@ -27,7 +27,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+from replica import errors  # noqa: E402
 
 from experiments import variants  # noqa: E402  (its flags: --quick, --seeds, --epochs, --train_limit, --out_dir)
 
@@ -71,6 +72,9 @@ def choose_learning_rate(activation):
 def main(argv):
     del argv
     from experiments import report
+    if FLAGS.status:
+        raise errors.UserError("--status: this script chooses its runs as it goes (each net's learning rate from "
+                               "probe runs); its runs are the folders in --runs_dir")
     if FLAGS.scale == "full":
         print("Fig. 1 is the paper's CIFAR-10 experiment on all 50,000 training images: the default regime is its "
               "full scale")
@@ -142,4 +146,4 @@ def record_claim(reached, rows):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run_main(main)

@@ -29,6 +29,10 @@ def scratch_dir(prefix="experiment-"):
 def quick_image_folder(data_dir, classes=2, photos=8):
     """A class-folder tree of `photos` photos of the first `classes` classes of data_dir's train/ and val/, as
     symbolic links in a scratch folder: the pipeline of an image-folder experiment run end to end, not a result."""
+    from replica.inputs.data_set import DataError
+    missing = [split for split in ("train", "val") if not (pathlib.Path(data_dir) / split).is_dir()]
+    if missing:
+        raise DataError(f"{data_dir} has no {missing[0]}/ folder; point --data_dir at a folder with train/ and val/")
     quick = pathlib.Path(scratch_dir()) / "photos"
     for split in ("train", "val"):
         for folder in sorted((pathlib.Path(data_dir) / split).iterdir())[:classes]:

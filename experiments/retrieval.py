@@ -21,7 +21,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+from replica import errors  # noqa: E402
 
 from experiments import regimes, report, variants  # noqa: E402  (report defines --out_dir)
 
@@ -159,4 +160,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    errors.run_main(main)

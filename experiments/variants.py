@@ -11,7 +11,9 @@ trained once, not once per script; an interrupted one resumes from its checkpoin
 run and the command that made it. A finished run of a committed regime is also recorded in experiments/results/runs
 (its results and curves, not its weights), where the repository keeps it: on another machine a claim's tables are
 made again from the records, and an unfinished claim trains only its missing runs. Scripts that read the trained
-weights (conv1_kernels, retrieval: spec key `needs_weights`) reuse only run folders that hold them.
+weights (conv1_kernels, retrieval: spec key `needs_weights`) reuse only run folders that hold them. The same
+command in several processes sharing `--runs_dir` splits the runs between them (each run's folder is locked by the
+process training it); `--status` prints where each run stands.
 """
 import dataclasses
 import datetime
@@ -26,10 +28,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from experiments import report  # noqa: E402  (defines --out_dir)
-from replica.errors import UserError, exits_2_on_user_error  # noqa: E402
+from replica.errors import UserError, run_main  # noqa: E402
 
 flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice (checks the script end to end).")
 flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).")
@@ -44,6 +46,8 @@ flags.DEFINE_string("precision", None, "Every variant in this precision (default
 flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 (full) for the default mode.")
 flags.DEFINE_list("variants", None, "Train only these variants' runs (names as in the table), e.g. a claim's "
                   "float32 runs on a CPU without bfloat16 units; the table and the claim wait for every variant.")
+flags.DEFINE_bool("status", False, "Train nothing: print where each run of the script's regime stands (finished, "
+                  "being trained and by which process, interrupted at a step, not started) in --runs_dir.")
 flags.DEFINE_string("runs_dir", "runs/variants", "Run folders of the default mode: a finished run there with the "
                     "same net, data, recipe and seed is reused, an interrupted one resumes. Empty: always train "
                     "afresh in temporary folders.")
@@ -118,10 +122,10 @@ def run_settings(variant, seed, quick, epochs, train_limit, spec):
     return data_arguments, config
 
 
-def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
+def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None, skip_held=False):
     """Train one variant with one seed (or reuse its finished run); return its results (replica.training.train's
-    results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`), or
-    None when another process is training that run (its folder's lock)."""
+    results.json content, plus `run_dir`, where history.json holds the curves, `wall_seconds` and `made_by`). When
+    another process is training that run (its folder's lock): None with `skip_held`, else a RunError."""
     from replica.inputs import input_pipeline
     from replica.net import speed_forms
     from replica.training import runs, train
@@ -136,6 +140,8 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
         if finished:
             return finished
         holder = runs.try_lock(run_dir)
+        if holder and not skip_held:
+            raise runs.RunError(f"{run_dir} is being trained by {holder}; rerun this command when it has finished")
         if holder:   # the same command in another process, sharing --runs_dir: that run is its
             print(f"{run_dir} is being trained by {holder}: going on to the next run", flush=True)
             return None
@@ -162,13 +168,55 @@ def run_variant(variant, seed, devices, quick, epochs, train_limit, spec=None):
 def finished_run(run_dir, needs_weights):
     """A finished run to reuse (run_variant's results), or None: its folder in --runs_dir, else its record in
     RECORDS when the script needs only its results and curves, not its weights (spec key `needs_weights`)."""
+    folder = finished_folder(run_dir, needs_weights)
+    if folder is None:
+        return None
+    results = json.loads((folder / "variant.json").read_text())["results"]
+    print(f"reusing {folder} (made by {results['made_by']})", flush=True)
+    return {**results, "run_dir": str(folder), "reused": True}
+
+
+def finished_folder(run_dir, needs_weights):
+    """Where the finished run of `run_dir` is (finished_run), or None."""
     for folder in (run_dir,) if needs_weights else (run_dir, RECORDS / run_dir.name):
-        made = folder / "variant.json"
-        if made.is_file():
-            results = json.loads(made.read_text())["results"]
-            print(f"reusing {folder} (made by {results['made_by']})", flush=True)
-            return {**results, "run_dir": str(folder), "reused": True}
+        if (folder / "variant.json").is_file():
+            return folder
     return None
+
+
+def run_state(run_dir, needs_weights, steps):
+    """Where one run stands, in words: finished (in its folder or as a record), being trained (by whom),
+    interrupted at a checkpoint, or not started; `steps`: the run's whole length, when known."""
+    from replica.training import checkpoints, runs
+    finished = finished_folder(run_dir, needs_weights)
+    if finished:
+        return f"finished ({finished})"
+    if not run_dir.is_dir():
+        return "not started"
+    holder = runs.try_lock(run_dir)
+    runs.release(run_dir)
+    found = checkpoints.complete(run_dir / "checkpoints")
+    step = f"step {checkpoints.step_of(found[-1]) if found else 0:,}" + (f" of {steps:,}" if steps else "")
+    return f"being trained by {holder} (checkpoint at {step})" if holder else f"interrupted at {step}"
+
+
+def print_status(spec):
+    """--status: each run of the regime (variant and seed) and where it stands (run_state)."""
+    if FLAGS.quick or not FLAGS.runs_dir:
+        raise UserError("--status reads the runs in --runs_dir: it needs one, and not --quick")
+    specified = chosen_variants(with_spec_defaults(spec))
+    seeds, epochs, train_limit = FLAGS.seeds or spec["seeds"], FLAGS.epochs or spec["epochs"], (
+        FLAGS.train_limit or spec["train_limit"])
+    states = []
+    for seed in range(seeds):
+        for name, variant in specified.items():
+            data_arguments, config = run_settings(variant, seed, False, epochs, train_limit, spec)
+            run_dir, _ = run_folder(FLAGS.runs_dir, net_arguments(variant), data_arguments, config)
+            steps = epochs * (train_limit // config.batch_size) if train_limit else None   # else: the folder's size
+            states.append(run_state(run_dir, spec.get("needs_weights", False), steps))
+            print(f"{name}, seed {seed}: {states[-1]}", flush=True)
+    done = sum(state.startswith("finished") for state in states)
+    print(f"{done} of {len(states)} runs finished", flush=True)
 
 
 def keep_record(run_dir):
@@ -280,7 +328,8 @@ def run_spec(spec):
         for seed in range(seeds):
             for name, variant in specified.items():
                 if runs_of[name][seed] is None:
-                    runs_of[name][seed] = run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit, spec)
+                    runs_of[name][seed] = run_variant(variant, seed, devices, FLAGS.quick, epochs, train_limit, spec,
+                                                      skip_held=True)
     if len(specified) < len(spec["variants"]):
         print(f"trained {', '.join(specified)} only (--variants): the table waits for every variant", flush=True)
         return []
@@ -491,6 +540,9 @@ def main_for(spec):
         del argv
         if FLAGS.scale == "full":
             return run_full_scale(spec)
+        if FLAGS.status:
+            print_status(spec)
+            return 0
         run_spec(spec)
         return 0
-    app.run(exits_2_on_user_error(main))
+    run_main(main)

@@ -20,3 +20,9 @@ def exits_2_on_user_error(main):
             print(f"error: {e}", file=sys.stderr)
             return 2
     return run
+
+
+def run_main(main):
+    """absl's app.run of main(argv), a UserError ending it as one line and exit code 2: every command line's end."""
+    from absl import app
+    app.run(exits_2_on_user_error(main))

@@ -176,6 +176,36 @@ def test_a_variant_the_script_does_not_have_is_a_one_line_error():
                                      "'float32', 'mixed_bfloat16'")
 
 
+def test_every_command_line_ends_bad_input_in_one_line():
+    """Every command of experiments/ and replica/ that takes flags or arguments runs its main through
+    replica.errors.exits_2_on_user_error (run_main, variants.main_for): a UserError is one line and exit code 2
+    there, not a traceback (run_experiment.py catches its own: tests/test_train.py)."""
+    commands = [p for p in [*(REPO / "experiments").glob("*.py"), *(REPO / "replica").rglob("*.py")]
+                if 'if __name__ == "__main__":' in p.read_text()
+                and ("flags.DEFINE" in p.read_text() or "sys.argv" in p.read_text())]
+    assert len(commands) >= 12
+    for path in commands:
+        end = path.read_text().split('if __name__ == "__main__":')[1]
+        assert any(way in end for way in ("run_main(main)", "variants.main_for(SPEC)", "exits_2_on_user_error(main)")), path
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ("relu_vs_tanh.py --status", "--status: this script chooses its runs as it goes"),
+    ("drop_layer.py --status --quick", "--status reads the runs in --runs_dir"),
+    pytest.param("conv1_kernels.py --run_dirs=/nonexistent", "/nonexistent does not exist: pass a run folder",
+                 marks=pytest.mark.slow),
+    pytest.param("input_speed.py --quick --data_dir=/nonexistent", "/nonexistent has no train/ folder",
+                 marks=pytest.mark.slow),
+    pytest.param("benchmark.py --gpus=0,7", "--gpus=0,7 cannot exist", marks=pytest.mark.slow),
+])
+def test_bad_input_to_an_experiment_is_one_line_and_exit_code_2(arguments, message):
+    script, *flags = arguments.split()
+    result = subprocess.run([sys.executable, f"experiments/{script}", *flags], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
+
+
 def test_the_paper_sized_commands_carry_each_variants_settings():
     from experiments import augmentation, drop_layer, variants
     commands = variants.full_scale_commands(augmentation.SPEC, "/data/ilsvrc")
@@ -205,10 +235,11 @@ def parsed_flags(*argv):
 
 def test_a_run_another_process_trains_is_skipped_then_looked_at_again(tmp_path, monkeypatch, capsys):
     """The same command in two processes sharing --runs_dir splits the runs: a run whose folder another process
-    holds is skipped without loading anything, looked at again once this process has been through the rest, and
-    the table waits while it is still the other's."""
+    holds is skipped without loading anything (and --status names that process), looked at again once this
+    process has been through the rest, and the table waits while it is still the other's."""
     import replica
     from experiments import drop_layer, variants
+    from replica.training import runs
     with parsed_flags(f"--runs_dir={tmp_path}"):
         variant = variants.with_spec_defaults(drop_layer.SPEC)["all five conv layers"]
         settings = variants.run_settings(variant, 0, False, 30, 10000, drop_layer.SPEC)
@@ -218,15 +249,25 @@ def test_a_run_another_process_trains_is_skipped_then_looked_at_again(tmp_path, 
                                   cwd=REPO, stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout.readline().strip() == "held"
-            assert variants.run_variant(variant, 0, None, False, 30, 10000, drop_layer.SPEC) is None
+            assert variants.run_variant(variant, 0, None, False, 30, 10000, drop_layer.SPEC, skip_held=True) is None
             assert f"{folder} is being trained by process {holder.pid}" in capsys.readouterr().out
+            with pytest.raises(runs.RunError, match=f"being trained by process {holder.pid}.*rerun this command"):
+                variants.run_variant(variant, 0, None, False, 30, 10000, drop_layer.SPEC)   # a script that needs it
+            variants.print_status(drop_layer.SPEC)   # --status
+            status = capsys.readouterr().out.splitlines()
+            assert status[0].startswith(f"all five conv layers, seed 0: being trained by process {holder.pid} ")
+            assert status[0].endswith("(checkpoint at step 0 of 2,340)")   # 30 epochs of 10,000 images
+            assert status[1] == "without conv3, seed 0: not started" and status[-1] == "0 of 9 runs finished"
         finally:
             holder.kill()
             holder.wait()
+        variants.print_status(drop_layer.SPEC)
+        assert capsys.readouterr().out.startswith("all five conv layers, seed 0: interrupted at step 0 of 2,340\n")
 
         visits = []
 
-        def run_variant(variant, seed, *args):   # seed 1 of the one-GPU net stays another process's
+        def run_variant(variant, seed, *args, skip_held):   # seed 1 of the one-GPU net stays another process's
+            assert skip_held
             visits.append((variant["towers"], seed))
             return None if (variant["towers"], seed) == (1, 1) else {"test_top1_error": 0.5}
         monkeypatch.setattr(variants, "run_variant", run_variant)

@@ -55,13 +55,8 @@ def load_cifar10(data_dir=None):
     """
     if data_dir == "download":
         data_dir = download_cifar10()
-    folder = pathlib.Path(data_dir) if data_dir else CIFAR10_SLICE
-    if not folder.is_dir():
-        raise DataError(f"CIFAR-10 folder {folder} does not exist; point --data_dir at a cifar-10-batches-py folder")
+    folder = cifar10_folder(data_dir or CIFAR10_SLICE)
     train_files = sorted(folder.glob("data_batch_*"))
-    if not train_files or not (folder / "test_batch").is_file():
-        raise DataError(f"{folder} has no data_batch_* / test_batch files; point --data_dir at a "
-                        "cifar-10-batches-py folder")
     train = [read_cifar_batch(p) for p in train_files]
     test_images, test_labels = read_cifar_batch(folder / "test_batch")
     return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train]), test_images, test_labels)
@@ -84,8 +79,20 @@ def download_cifar10():
     return str(candidates[0])
 
 
+def cifar10_folder(folder):
+    """`folder` as a path when it holds CIFAR-10's python batches (data_batch_* and test_batch), else a DataError."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"CIFAR-10 folder {folder} does not exist; point --data_dir at a cifar-10-batches-py folder")
+    if not any(folder.glob("data_batch_*")) or not (folder / "test_batch").is_file():
+        raise DataError(f"{folder} has no data_batch_* / test_batch files; point --data_dir at a "
+                        "cifar-10-batches-py folder")
+    return folder
+
+
 def write_cifar10_slice(source_dir, target_dir, train=2000, test=500, per_file=1000):
     """Cut the shipped slice: the first `train` images of data_batch_1 and the first `test` of test_batch."""
+    source_dir = cifar10_folder(source_dir)
     target = pathlib.Path(target_dir)
     target.mkdir(parents=True, exist_ok=True)
 
@@ -160,6 +167,10 @@ class Cifar10(ImageData):
 
 if __name__ == "__main__":   # python -m replica.inputs.cifar10 SOURCE TARGET: cut the shipped CIFAR-10 slice
     import sys
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m replica.inputs.cifar10 <cifar-10-batches-py folder> <target folder>")
-    write_cifar10_slice(sys.argv[1], sys.argv[2])
+    from replica.errors import exits_2_on_user_error
+
+    def main(argv):
+        if len(argv) != 3:
+            raise DataError("usage: python -m replica.inputs.cifar10 <cifar-10-batches-py folder> <target folder>")
+        write_cifar10_slice(argv[1], argv[2])
+    sys.exit(exits_2_on_user_error(main)(sys.argv))

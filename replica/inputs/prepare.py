@@ -29,7 +29,7 @@ from absl import logging
 
 from replica.inputs import ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
-from replica.errors import UserError, exits_2_on_user_error
+from replica.errors import UserError, run_main
 
 IMAGES_PER_SHARD = 1024
 QUALITY = 90
@@ -194,9 +194,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
     flags.DEFINE_string("data_dir", None, "The source: an ImageNet-style image folder (train/ and val/).")
     flags.DEFINE_string("out_dir", None, "Where the shards, stats.npz and manifest.json are written.")
     flags.DEFINE_integer("images_per_shard", IMAGES_PER_SHARD, "Images per shard.")
     flags.DEFINE_integer("quality", QUALITY, "JPEG quality of the re-encoded 256x256 images.")
-    app.run(exits_2_on_user_error(main))
+    run_main(main)

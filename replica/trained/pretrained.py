@@ -28,7 +28,7 @@ import numpy as np
 from replica.net import collapse
 from replica import paper
 from replica.net import model as model_lib
-from replica.errors import UserError, exits_2_on_user_error
+from replica.errors import UserError, run_main
 
 # The files published in the ONNX model zoo whose hashes are known here: sha256 -> (name, bytes).
 PUBLISHED = {
@@ -406,7 +406,7 @@ def describe(imported):
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
     flags.DEFINE_string("verify", None, "An ONNX file of bvlc_alexnet (the model zoo's bvlcalexnet-*.onnx).")
     flags.DEFINE_string("photos", str(PHOTOS), "A folder of photos to compare on (default: the three shipped).")
-    app.run(exits_2_on_user_error(main))
+    run_main(main)
