@@ -225,7 +225,8 @@ def keep_record(run_dir):
     record = RECORDS / run_dir.name
     record.mkdir(parents=True, exist_ok=True)
     for name in ("history.json", "variant.json"):   # variant.json last: it marks the record complete
-        shutil.copyfile(run_dir / name, record / name)
+        shutil.copyfile(run_dir / name, record / f"{name}.partial")
+        os.replace(record / f"{name}.partial", record / name)   # whole or absent, whenever the copy is killed
 
 
 def data_settings(variant, spec, quick, train_limit):
