@@ -205,8 +205,7 @@ def print_status(spec):
     if FLAGS.quick or not FLAGS.runs_dir:
         raise UserError("--status reads the runs in --runs_dir: it needs one, and not --quick")
     specified = chosen_variants(with_spec_defaults(spec))
-    seeds, epochs, train_limit = FLAGS.seeds or spec["seeds"], FLAGS.epochs or spec["epochs"], (
-        FLAGS.train_limit or spec["train_limit"])
+    seeds, epochs, train_limit = budget(spec)
     states = []
     for seed in range(seeds):
         for name, variant in specified.items():
@@ -321,9 +320,7 @@ def run_spec(spec):
     specified = chosen_variants(with_spec_defaults(spec))
     import replica
     devices = replica.split_cpu(2)
-    seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
-    epochs = FLAGS.epochs or spec["epochs"]
-    train_limit = FLAGS.train_limit or spec["train_limit"]
+    seeds, epochs, train_limit = budget(spec)
     runs_of = {name: [None] * seeds for name in specified}
     for _ in range(2):   # the second pass: the runs other processes were training, finished by now or still theirs
         for seed in range(seeds):
@@ -366,6 +363,13 @@ def run_spec(spec):
         for claim in spec.get("claims", [spec["claim"]] if "claim" in spec else []):
             record_claim(spec, claim, runs_of, seeds, epochs, train_limit)
     return rows
+
+
+def budget(spec):
+    """(seeds, epochs, training images) of this command: the spec's regime unless a flag changes it; --quick, one
+    seed."""
+    seeds = 1 if FLAGS.quick else (FLAGS.seeds or spec["seeds"])
+    return seeds, FLAGS.epochs or spec["epochs"], FLAGS.train_limit or spec["train_limit"]
 
 
 def chosen_variants(specified):
