@@ -155,6 +155,8 @@ def main(argv):
         return one_run(FLAGS.checkpoint)
     if FLAGS.scale == "full":
         return variants.run_full_scale(SPEC)
+    if FLAGS.status:
+        return variants.print_status(SPEC)
     variants.run_spec(SPEC)
     return 0
 

@@ -1,6 +1,7 @@
 """Each experiment script runs end to end in its --quick mode and writes its table (and figure)."""
 import contextlib
 import json
+import re
 import subprocess
 import sys
 
@@ -179,7 +180,8 @@ def test_a_variant_the_script_does_not_have_is_a_one_line_error():
 def test_every_command_line_ends_bad_input_in_one_line():
     """Every command of experiments/ and replica/ that takes flags or arguments runs its main through
     replica.errors.exits_2_on_user_error (run_main, variants.main_for): a UserError is one line and exit code 2
-    there, not a traceback (run_experiment.py catches its own: tests/test_train.py)."""
+    there, not a traceback (run_experiment.py catches its own: tests/test_train.py). A script with variants' flags
+    and a main of its own acts on --status (it would otherwise train)."""
     commands = [p for p in [*(REPO / "experiments").glob("*.py"), *(REPO / "replica").rglob("*.py")]
                 if 'if __name__ == "__main__":' in p.read_text()
                 and ("flags.DEFINE" in p.read_text() or "sys.argv" in p.read_text())]
@@ -187,11 +189,15 @@ def test_every_command_line_ends_bad_input_in_one_line():
     for path in commands:
         end = path.read_text().split('if __name__ == "__main__":')[1]
         assert any(way in end for way in ("run_main(main)", "variants.main_for(SPEC)", "exits_2_on_user_error(main)")), path
+        if re.search(r"^from experiments import .*\bvariants\b", path.read_text(), re.M) and "main_for" not in end:
+            assert "FLAGS.status" in path.read_text(), path   # variants' flags, its own main: --status is honoured
 
 
 @pytest.mark.parametrize("arguments,message", [
     ("relu_vs_tanh.py --status", "--status: this script chooses its runs as it goes"),
     ("drop_layer.py --status --quick", "--status reads the runs in --runs_dir"),
+    ("retrieval.py --status --runs_dir=", "--status reads the runs in --runs_dir"),   # its own main
+    ("conv1_kernels.py --status --runs_dir=", "--status reads the runs in --runs_dir"),
     pytest.param("conv1_kernels.py --run_dirs=/nonexistent", "/nonexistent does not exist: pass a run folder",
                  marks=pytest.mark.slow),
     pytest.param("input_speed.py --quick --data_dir=/nonexistent", "/nonexistent has no train/ folder",
