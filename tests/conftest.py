@@ -106,10 +106,18 @@ def pytest_xdist_auto_num_workers(config):
     return cores + 1
 
 
+def float32_where_bfloat16_is_emulated():
+    """--precision=float32 on a CPU without bfloat16 units, where mixed bfloat16 is emulated and many times slower:
+    what these tests check is the scripts' bookkeeping, which does not depend on the precision (the bfloat16 net
+    itself is tested in test_precision.py and test_equivalence.py)."""
+    from replica.net import precision
+    return ["--precision=float32"] if precision.emulated("mixed_bfloat16") else []
+
+
 # The files whose tests take longest (each is one worker's unit under --dist loadfile), longest first: sent to the
 # workers before the short files, they do not leave one worker busy at the end while the others wait.
 LONGEST_FILES = ("test_experiments.py", "test_train.py", "test_faults.py", "test_speed.py", "test_distributed.py",
-                 "test_serving.py", "test_pretrained.py", "test_gpu_path.py")
+                 "test_serving.py", "test_variants.py", "test_pretrained.py", "test_gpu_path.py")
 
 
 def pytest_collection_modifyitems(items):
