@@ -15,8 +15,8 @@ In the architecture regime (experiments/regimes.py), in float32, with five-layer
   run. At the ~90 GFLOP/s the overfitting regime's float32 runs trained at on a 2-core AVX2 CPU (200,000 images in
   56 min), ~85 and ~70 min a run alone, 11 h 10 min for the nine; ~40 and ~33 min at the ~130 images/s of float32
   on a Xeon with AMX. Each finished run is recorded (experiments/results/runs), so they can be trained in parts,
-  on several machines; on a 2-core CPU, two at a time (the same command started twice: each skips the run the
-  other is training).
+  and on several machines at once (the same command on each, sharing --runs_dir: each skips the run another is
+  training).
 
   python experiments/drop_layer.py [--quick]   (default: 9 runs x 300,000 images, float32)
 """

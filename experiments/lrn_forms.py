@@ -59,8 +59,8 @@ def main(argv):
     devices = replica.split_cpu(2)
     paper_form, saved = runs.load_trained(checkpoint, devices)
     if str(saved["towers"]) != "2" or saved["lrn"] != "paper":
-        raise errors.UserError(f"{checkpoint} holds --towers={saved['towers']} --lrn={saved['lrn']}; the comparison "
-                             "is of a two-tower net trained with the paper's LRN")
+        raise errors.UserError(f"{checkpoint} holds --towers={saved['towers']} --lrn={saved['lrn']}; the "
+                               "comparison is of a two-tower net trained with the paper's LRN")
     caffe_form = runs.build_from_config({**saved, "lrn": "caffe"}, devices)
     replica.copy_weights(paper_form, caffe_form)
     data = input_pipeline.load_data(saved["dataset"], saved["data_dir"], input_size=saved["input_size"],

@@ -145,10 +145,11 @@ def test_a_run_another_process_trains_is_skipped_then_looked_at_again(tmp_path, 
     import replica
     from experiments import drop_layer, variants
     from replica.training import runs
-    with parsed_flags(f"--runs_dir={tmp_path}"):
+    monkeypatch.setattr(variants, "RECORDS", tmp_path / "records")   # not the repository's finished runs
+    with parsed_flags(f"--runs_dir={tmp_path / 'runs'}"):
         variant = variants.with_spec_defaults(drop_layer.SPEC)["all five conv layers"]
         settings = variants.run_settings(variant, 0, False, 30, 10000, drop_layer.SPEC)
-        folder, _ = variants.run_folder(str(tmp_path), variants.net_arguments(variant), *settings)
+        folder, _ = variants.run_folder(str(tmp_path / "runs"), variants.net_arguments(variant), *settings)
         holder = subprocess.Popen([sys.executable, "-c", "import time; from replica.training import runs; "
                                    f"runs.lock({str(folder)!r}); print('held', flush=True); time.sleep(60)"],
                                   cwd=REPO, stdout=subprocess.PIPE, text=True)

@@ -167,10 +167,10 @@ class Cifar10(ImageData):
 
 if __name__ == "__main__":   # python -m replica.inputs.cifar10 SOURCE TARGET: cut the shipped CIFAR-10 slice
     import sys
-    from replica.errors import exits_2_on_user_error
+    from replica.errors import UserError, exits_2_on_user_error
 
     def main(argv):
         if len(argv) != 3:
-            raise DataError("usage: python -m replica.inputs.cifar10 <cifar-10-batches-py folder> <target folder>")
+            raise UserError("usage: python -m replica.inputs.cifar10 <cifar-10-batches-py folder> <target folder>")
         write_cifar10_slice(argv[1], argv[2])
     sys.exit(exits_2_on_user_error(main)(sys.argv))
