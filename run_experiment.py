@@ -8,14 +8,13 @@
 Every flag defaults to the paper's constant (replica/paper.py cites PAPER.md for each).
 """
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from replica import config  # noqa: E402
-from replica.errors import UserError  # noqa: E402
+from replica.errors import UserError, run_main  # noqa: E402
 
 FLAGS = flags.FLAGS
 DEFAULT = {name: config.default_of(name) for name in config.field_names()}   # one place: replica/config.py
@@ -106,31 +105,14 @@ flags.DEFINE_integer("task_index", DEFAULT["task_index"], "This worker's index i
 flags.DEFINE_integer("peer_timeout", DEFAULT["peer_timeout"], "Seconds a worker waits for its peers (start-up and each all-reduce).")
 
 
-def fail(message):
-    """One line on stderr and exit code 2: bad input never ends in a traceback."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def parse_flags(argv):
-    """absl's parsing, with an unknown flag or a bad value as a one-line error and exit code 2 (not 1)."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        fail(f"{e}; python run_experiment.py --helpfull lists the flags")
-
-
 def main(argv):
     if len(argv) > 1:
-        fail(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-    try:
-        run = config.from_values({name: FLAGS[name].value for name in DEFAULT})
-        config.check(run)   # a flag that cannot work is refused before TensorFlow loads
-        from replica import experiment
-        return experiment.main(run)
-    except UserError as e:
-        fail(str(e))
+        raise UserError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
+    run = config.from_values({name: FLAGS[name].value for name in DEFAULT})
+    config.check(run)   # a flag that cannot work is refused before TensorFlow loads
+    from replica import experiment
+    return experiment.main(run)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    run_main(main)

@@ -3,8 +3,15 @@
 Bad input (a missing folder, a corrupt image or checkpoint, a flag that makes no sense) and faults of a run (a NaN
 loss, a full disk, an interrupt) raise a subclass of `UserError` whose message is one line saying what is wrong
 and what to do. The command line prints that line and exits with code 2; anything else is a bug and a traceback.
+A flag absl cannot parse (unknown, or a value of the wrong type) ends the same way.
 """
 import sys
+
+
+def fail(message):
+    """One line on stderr and exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 class UserError(Exception):
@@ -17,12 +24,22 @@ def exits_2_on_user_error(main):
         try:
             return main(argv)
         except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            fail(e)
     return run
 
 
+def parse_flags(argv):
+    """absl's parsing of the command line, a flag it cannot parse one line and exit code 2 (absl's own is two
+    lines and exit code 1)."""
+    from absl import flags
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(f"{e}; python {argv[0]} --helpfull lists the flags")
+
+
 def run_main(main):
-    """absl's app.run of main(argv), a UserError ending it as one line and exit code 2: every command line's end."""
+    """absl's app.run of main(argv), a UserError or a flag that cannot be parsed ending it as one line and exit code
+    2: every command line's end."""
     from absl import app
-    app.run(exits_2_on_user_error(main))
+    app.run(exits_2_on_user_error(main), flags_parser=parse_flags)

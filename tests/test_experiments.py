@@ -69,17 +69,19 @@ def test_quick_modes_write_their_outputs(tmp_path, script, rows):
 
 
 def test_every_command_line_ends_bad_input_in_one_line():
-    """Every command of experiments/ and replica/ that takes flags or arguments runs its main through
+    """Every command (run_experiment.py, experiments/, replica/) that takes flags or arguments runs its main through
     replica.errors.exits_2_on_user_error (run_main, variants.main_for): a UserError is one line and exit code 2
-    there, not a traceback (run_experiment.py catches its own: tests/test_train.py). A script with variants' flags
+    there, not a traceback, and so is a flag that absl cannot parse (run_main). A script with variants' flags
     and a main of its own acts on --status (it would otherwise train)."""
-    commands = [p for p in [*(REPO / "experiments").glob("*.py"), *(REPO / "replica").rglob("*.py")]
+    commands = [p for p in [REPO / "run_experiment.py", *(REPO / "experiments").glob("*.py"),
+                            *(REPO / "replica").rglob("*.py")]
                 if 'if __name__ == "__main__":' in p.read_text()
                 and ("flags.DEFINE" in p.read_text() or "sys.argv" in p.read_text())]
     assert len(commands) >= 12
     for path in commands:
         end = path.read_text().split('if __name__ == "__main__":')[1]
         assert any(way in end for way in ("run_main(main)", "variants.main_for(SPEC)", "exits_2_on_user_error(main)")), path
+        assert "app.run(" not in path.read_text(), path   # absl's own end: a bad flag in two lines, exit code 1
         if re.search(r"^from experiments import .*\bvariants\b", path.read_text(), re.M) and "main_for" not in end:
             assert "FLAGS.status" in path.read_text(), path   # variants' flags, its own main: --status is honoured
 
@@ -89,6 +91,8 @@ def test_every_command_line_ends_bad_input_in_one_line():
     ("drop_layer.py --status --quick", "--status reads the runs in --runs_dir"),
     ("retrieval.py --status --runs_dir=", "--status reads the runs in --runs_dir"),   # its own main
     ("conv1_kernels.py --status --runs_dir=", "--status reads the runs in --runs_dir"),
+    ("dropout.py --seeds=1,x", "flag --seeds=1,x: invalid literal"),   # absl's parsing, not a main's
+    ("benchmark.py --no_such_flag", "Unknown command line flag 'no_such_flag'"),
     pytest.param("conv1_kernels.py --run_dirs=/nonexistent", "/nonexistent does not exist: pass a run folder",
                  marks=pytest.mark.slow),
     pytest.param("input_speed.py --quick --data_dir=/nonexistent", "/nonexistent has no train/ folder",
