@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from replica import config  # noqa: E402
+from replica import choices, config  # noqa: E402
 from replica.errors import UserError, run_main  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -28,21 +28,21 @@ flags.DEFINE_bool("summary", DEFAULT["summary"], "Print the per-layer table of t
 flags.DEFINE_integer("input_size", DEFAULT["input_size"], "227 (default for ImageNet), 224 (+3 zero pixels, PAPER.md 4), or 32 "
                      "(the small-image geometry, default for CIFAR-10).")
 flags.DEFINE_integer("num_classes", DEFAULT["num_classes"], "Classes of fc8 (default: the data set's, 1000 for --summary).")
-flags.DEFINE_enum("lrn", DEFAULT["lrn"], ["paper", "cuda-convnet", "caffe", "none"], "LRN constants (PAPER.md 3); caffe "
+flags.DEFINE_enum("lrn", DEFAULT["lrn"], choices.LRN_MODES, "LRN constants (PAPER.md 3); caffe "
                   "normalises across both towers' maps, as bvlc_alexnet does.")
-flags.DEFINE_enum("pooling", DEFAULT["pooling"], ["overlapping", "non-overlapping"], "3/2 or 2/2 max pooling.")
-flags.DEFINE_enum("activation", DEFAULT["activation"], ["relu", "tanh"], "Non-linearity after every layer but fc8.")
+flags.DEFINE_enum("pooling", DEFAULT["pooling"], choices.POOLING_MODES, "3/2 or 2/2 max pooling.")
+flags.DEFINE_enum("activation", DEFAULT["activation"], choices.ACTIVATIONS, "Non-linearity after every layer but fc8.")
 flags.DEFINE_float("dropout", DEFAULT["dropout"], "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")
 flags.DEFINE_enum("drop_layer", DEFAULT["drop_layer"], ["none", "conv3", "conv4"], "Build the net without this middle conv layer "
                   "(paper 7; experiments/drop_layer.py).")
-flags.DEFINE_enum("precision", DEFAULT["precision"], ["float32", "tf32", "mixed_bfloat16", "mixed_float16"],
+flags.DEFINE_enum("precision", DEFAULT["precision"], choices.PRECISIONS,
                   "float32 (the paper; TensorFloat-32 off), tf32, mixed_bfloat16 or mixed_float16 (float16 maps with "
                   "dynamic loss scaling): float32 weights, LRN, softmax and loss in every mode (replica/net/precision.py).")
 flags.DEFINE_float("positive_bias", DEFAULT["positive_bias"], "Initial bias of conv2, conv4, conv5, fc6, fc7: the paper's 1 (default "
                    "for ImageNet), Caffe's 0.1 (default for CIFAR-10, where bias 1 diverges: README).")
 
 # data (PAPER.md 3)
-flags.DEFINE_enum("dataset", DEFAULT["dataset"], ["cifar10", "imagenet_folder"], "cifar10 (canonical python batches) or "
+flags.DEFINE_enum("dataset", DEFAULT["dataset"], list(choices.DATASETS), "cifar10 (canonical python batches) or "
                   "imagenet_folder (train/<class>/*.JPEG and val/<class>/*.JPEG).")
 flags.DEFINE_string("data_dir", DEFAULT["data_dir"], "The data folder. cifar10: a cifar-10-batches-py folder; unset uses the "
                     "shipped 2,000/500-image slice; 'download' fetches the full set through Keras.")

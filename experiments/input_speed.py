@@ -28,7 +28,7 @@ flags.DEFINE_string("data_dir", "../shared/data/tiny-imagenet-10", "A raw image 
 flags.DEFINE_string("prepared_dir", None, "Its prepared shards (default: prepared now into a scratch folder).")
 flags.DEFINE_string("photos_dir", "../shared/data/imagenet-sample-10-fullsize", "Full-size photos in class folders "
                     "(one folder level), timed as a raw folder of them repeated (skipped when missing).")
-flags.DEFINE_integer("images", 4000, "Images per timed pass (the epoch repeated as needed).")
+flags.DEFINE_integer("images", 4000, "Images per timed pass (the epoch repeated as needed).", lower_bound=1)
 flags.DEFINE_bool("quick", False, "A few hundred images on 1 core: checks the script end to end.")
 FLAGS = flags.FLAGS
 GPU_RATES = {"one P100 (tf_cnn_benchmarks, AlexNet)": 2987, "a current GPU": 10000}

@@ -32,9 +32,10 @@ from replica import errors  # noqa: E402
 
 from experiments import variants  # noqa: E402  (its flags: --quick, --seeds, --epochs, --train_limit, --out_dir)
 
-flags.DEFINE_integer("probe_epochs", 1, "Epochs of each learning-rate probe.")
+flags.DEFINE_integer("probe_epochs", 1, "Epochs of each learning-rate probe.", lower_bound=1)
 flags.DEFINE_list("learning_rates", ["0.005", "0.01", "0.02", "0.05"], "Learning rates tried for each net.")
-flags.DEFINE_float("target", 0.25, "The training error whose epoch is compared (paper: 25%).")
+flags.DEFINE_float("target", 0.25, "The training error whose epoch is compared (paper: 25%).", lower_bound=0,
+                   upper_bound=1)
 FLAGS = flags.FLAGS
 EPOCHS = {"relu": 15, "tanh": 30}   # per non-linearity (--epochs sets both)
 SEEDS, TRAIN_LIMIT = 2, 50000        # defaults of --seeds and --train_limit here

@@ -27,10 +27,10 @@ from replica import errors  # noqa: E402
 from experiments import regimes, report, variants  # noqa: E402  (report defines --out_dir)
 
 flags.DEFINE_string("checkpoint", None, "One trained run folder (run_experiment.py) instead of the regime's runs.")
-flags.DEFINE_integer("train_images", 10000, "Training images searched.")
-flags.DEFINE_integer("queries", 500, "Test images whose neighbours are scored.")
-flags.DEFINE_integer("shown", 6, "Test images shown in the figure.")
-flags.DEFINE_integer("neighbours", 5, "Neighbours per test image.")
+flags.DEFINE_integer("train_images", 10000, "Training images searched.", lower_bound=1)
+flags.DEFINE_integer("queries", 500, "Test images whose neighbours are scored.", lower_bound=1)
+flags.DEFINE_integer("shown", 6, "Test images shown in the figure.", lower_bound=1)
+flags.DEFINE_integer("neighbours", 5, "Neighbours per test image.", lower_bound=1)
 FLAGS = flags.FLAGS
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -38,10 +38,10 @@ flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_ca
 flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
                     "towers on one device).")
-flags.DEFINE_integer("batch_size", 128, "Images per step.")
+flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
 flags.DEFINE_string("step_precision", "float32", "The step trials' precision (replica.net.precision's modes).")
-flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.")
-flags.DEFINE_integer("steps", 3, "Steps per variant per round.")
+flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.", lower_bound=1)
+flags.DEFINE_integer("steps", 3, "Steps per variant per round.", lower_bound=1)
 flags.DEFINE_integer("matmul_size", None, "The onednn trial's benchmark.py --matmul_size (default: benchmark.py's).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
 

@@ -23,7 +23,7 @@ from replica import errors  # noqa: E402
 from experiments import report  # noqa: E402  (defines --out_dir)
 
 flags.DEFINE_bool("quick", False, "A few steps on 10 full-size sample photos (checks the script end to end).")
-flags.DEFINE_integer("epochs", 12, "Epochs.")
+flags.DEFINE_integer("epochs", 12, "Epochs.", lower_bound=1)
 flags.DEFINE_string("data_dir", "../shared/data/tiny-imagenet-10", "A class-folder tree with train/ and val/.")
 flags.DEFINE_string("run_dir", "runs/tiny-imagenet-10-towers2", "Run folder (resumes when it has a checkpoint).")
 FLAGS = flags.FLAGS

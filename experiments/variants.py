@@ -31,18 +31,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags  # noqa: E402
 
 from experiments import report  # noqa: E402  (defines --out_dir)
+from replica import choices  # noqa: E402
 from replica.errors import UserError, run_main  # noqa: E402
 
 flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice (checks the script end to end).")
-flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).")
-flags.DEFINE_integer("epochs", None, "Epochs per run (default: the spec's).")
-flags.DEFINE_integer("train_limit", None, "Training images (default: the spec's).")
+flags.DEFINE_integer("seeds", None, "Seeds per variant (default: the spec's).", lower_bound=1)
+flags.DEFINE_integer("epochs", None, "Epochs per run (default: the spec's).", lower_bound=1)
+flags.DEFINE_integer("train_limit", None, "Training images (default: the spec's).", lower_bound=1)
 flags.DEFINE_integer("validation_images", None, "CIFAR-10 training images held out for validation (default: the "
-                     "spec's).")
+                     "spec's).", lower_bound=0)
 flags.DEFINE_enum("scale", "default", ["default", "full"], "full: the paper-sized test (ILSVRC-2012 at 227, 90 "
                   "epochs, the paper's schedule): print its commands and cost; with --imagenet_dir, run them.")
 flags.DEFINE_string("imagenet_dir", None, "With --scale=full: ILSVRC-2012 (any layout replica reads) to run on.")
-flags.DEFINE_string("precision", None, "Every variant in this precision (default: the spec's).")
+flags.DEFINE_enum("precision", None, choices.PRECISIONS, "Every variant in this precision (default: the spec's).")
 flags.DEFINE_string("data_dir", "../shared/data/cifar-10-batches-py", "CIFAR-10 (full) for the default mode.")
 flags.DEFINE_list("variants", None, "Train only these variants' runs (names as in the table), e.g. a claim's "
                   "float32 runs on a CPU without bfloat16 units; the table and the claim wait for every variant.")

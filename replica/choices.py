@@ -5,6 +5,9 @@ from replica import paper
 
 TOWERS = ("2", "1", "merged", "grouped")   # the paper's towers, its one-GPU baseline, the dense net, Caffe's groups
 PRECISIONS = ("float32", "tf32", "mixed_bfloat16", "mixed_float16")   # replica.net.precision says what each means
+LRN_MODES = ("paper", "cuda-convnet", "caffe", "none")   # replica.net.layers.lrn_constants says what each means
+POOLING_MODES = ("overlapping", "non-overlapping")   # 3/2 and 2/2 (paper 3.4)
+ACTIVATIONS = ("relu", "tanh")   # paper 3.1
 
 # Per data set: the input sizes it can take, and the defaults of the settings that depend on it (README,
 # deviations: CIFAR-10's 32x32 geometry, Caffe's positive bias 0.1 where the paper's 1 diverges, 10 epochs).

@@ -92,6 +92,8 @@ def test_every_command_line_ends_bad_input_in_one_line():
     ("retrieval.py --status --runs_dir=", "--status reads the runs in --runs_dir"),   # its own main
     ("conv1_kernels.py --status --runs_dir=", "--status reads the runs in --runs_dir"),
     ("dropout.py --seeds=1,x", "flag --seeds=1,x: invalid literal"),   # absl's parsing, not a main's
+    ("dropout.py --status --train_limit=-5", "flag --train_limit=-5: -5 is not a positive integer"),
+    ("lrn.py --status --precision=bfloat16", "flag --precision=bfloat16: value should be one of"),
     ("benchmark.py --no_such_flag", "Unknown command line flag 'no_such_flag'"),
     pytest.param("conv1_kernels.py --run_dirs=/nonexistent", "/nonexistent does not exist: pass a run folder",
                  marks=pytest.mark.slow),

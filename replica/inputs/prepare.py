@@ -197,6 +197,7 @@ if __name__ == "__main__":
     from absl import flags
     flags.DEFINE_string("data_dir", None, "The source: an ImageNet-style image folder (train/ and val/).")
     flags.DEFINE_string("out_dir", None, "Where the shards, stats.npz and manifest.json are written.")
-    flags.DEFINE_integer("images_per_shard", IMAGES_PER_SHARD, "Images per shard.")
-    flags.DEFINE_integer("quality", QUALITY, "JPEG quality of the re-encoded 256x256 images.")
+    flags.DEFINE_integer("images_per_shard", IMAGES_PER_SHARD, "Images per shard.", lower_bound=1)
+    flags.DEFINE_integer("quality", QUALITY, "JPEG quality of the re-encoded 256x256 images.", lower_bound=1,
+                         upper_bound=100)
     run_main(main)

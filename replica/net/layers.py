@@ -6,7 +6,7 @@ LRN are computed fast is replica/net/speed_forms.py's.
 import keras
 import tensorflow as tf
 
-from replica import paper
+from replica import choices, paper
 from replica.net import speed_forms
 
 
@@ -43,7 +43,7 @@ def dense(layer, units, name=None, positive_bias=paper.POSITIVE_BIAS, precision=
                  input_gradient_first=input_gradient_first)
 
 
-LRN_MODES = ("paper", "cuda-convnet", "caffe", "none")
+LRN_MODES = choices.LRN_MODES
 
 
 def lrn_constants(mode):
@@ -80,7 +80,7 @@ def rectified_response_norm(x, mode="paper", groups=1):
     return speed_forms.FORMS["relu_then_lrn"](x, paper.LRN_N, k, alpha, paper.LRN_BETA, groups)
 
 
-POOLING_MODES = ("overlapping", "non-overlapping")
+POOLING_MODES = choices.POOLING_MODES
 
 
 def max_pool(x, mode="overlapping", padding="VALID"):
