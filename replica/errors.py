@@ -35,7 +35,8 @@ def parse_flags(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        fail(f"{e}; python {argv[0]} --helpfull lists the flags")
+        spec = getattr(sys.modules["__main__"], "__spec__", None)   # set for python -m replica....
+        fail(f"{e}; python {f'-m {spec.name}' if spec else argv[0]} --helpfull lists the flags")
 
 
 def run_main(main):
