@@ -28,7 +28,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
-from replica import errors  # noqa: E402
+from replica import choices, errors  # noqa: E402
 
 from experiments import variants  # noqa: E402  (its flags: --quick, --seeds, --epochs, --train_limit, --out_dir)
 
@@ -40,7 +40,7 @@ FLAGS = flags.FLAGS
 EPOCHS = {"relu": 15, "tanh": 30}   # per non-linearity (--epochs sets both)
 SEEDS, TRAIN_LIMIT = 2, 50000        # defaults of --seeds and --train_limit here
 
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = choices.ACTIVATIONS   # the pair Fig. 1 compares
 PAPER_RATIO = 6.0
 
 

@@ -18,6 +18,13 @@ DATASETS = {
 }
 
 
+def require_one_of(name, value, allowed):
+    """`value` if it is one of `allowed`, else a ValueError naming the setting and its choices."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return value
+
+
 def towers_value(text):
     """--towers as build_model takes it: 2 and 1 as numbers, "merged" and "grouped" as they are."""
     return int(text) if str(text) in ("1", "2") else text

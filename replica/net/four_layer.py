@@ -13,6 +13,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from replica import choices
 from replica.net import layers as L
 
 LRN_SIZE = 9
@@ -23,8 +24,7 @@ class FourLayerNet(keras.Model):
 
     def __init__(self, activation="relu", lrn=False, input_size=32, name="four_layer"):
         super().__init__(name=name)
-        if activation not in L.ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(L.ACTIVATIONS)}, got {activation!r}")
+        choices.require_one_of("activation", activation, L.ACTIVATIONS)
         self.activation, self.lrn, self.input_size = activation, lrn, input_size
         self.batch_shard = (0, 1)
         self.conv1 = L.conv("conv1", 64, 5)
@@ -52,7 +52,7 @@ class FourLayerNet(keras.Model):
         return self.endpoints(images)["fc10"]
 
     def endpoints(self, images, training=False, dropout_seed=None):
-        act = L.ACTIVATIONS[self.activation]
+        act = L.activation(self.activation)
         out = {}
         x = out["conv1"] = act(self.conv1(images))
         x = out["pool1"] = L.max_pool(x, padding="SAME")

@@ -103,7 +103,13 @@ def ceil_pad(size, window, stride):
     return -(-(size - window) // stride) * stride + window - size
 
 
-ACTIVATIONS = {"relu": tf.nn.relu, "tanh": tf.math.tanh}
+ACTIVATIONS = choices.ACTIVATIONS
+
+
+def activation(name):
+    """The non-linearity after every layer but the last: ReLU (paper 3.1), or the tanh it is compared with (Fig. 1);
+    each choice is named as tf.nn names it."""
+    return getattr(tf.nn, choices.require_one_of("activation", name, ACTIVATIONS))
 
 
 def dropout(x, rate, seed, shard=(0, 1)):

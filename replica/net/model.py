@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from replica.net import layers as L
-from replica import paper
+from replica import choices, paper
 from replica.net import precision as precision_lib
 
 @dataclasses.dataclass(frozen=True)
@@ -84,16 +84,11 @@ class AlexNet(keras.Model):
                  dropout_rate=paper.DROPOUT_RATE, num_classes=paper.NUM_CLASSES, positive_bias=paper.POSITIVE_BIAS,
                  drop_layer=None, precision="float32", name="alexnet"):
         super().__init__(name=name)
-        if precision not in precision_lib.MODES:
-            raise ValueError(f"precision must be one of {precision_lib.MODES}, got {precision!r}")
-        if drop_layer not in DROPPABLE_LAYERS:
-            raise ValueError(f"drop_layer must be one of {DROPPABLE_LAYERS}, got {drop_layer!r}")
-        if lrn not in L.LRN_MODES:
-            raise ValueError(f"lrn must be one of {L.LRN_MODES}, got {lrn!r}")
-        if pooling not in L.POOLING_MODES:
-            raise ValueError(f"pooling must be one of {L.POOLING_MODES}, got {pooling!r}")
-        if activation not in L.ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(L.ACTIVATIONS)}, got {activation!r}")
+        for setting, value, allowed in (("precision", precision, precision_lib.MODES),
+                                        ("drop_layer", drop_layer, DROPPABLE_LAYERS), ("lrn", lrn, L.LRN_MODES),
+                                        ("pooling", pooling, L.POOLING_MODES),
+                                        ("activation", activation, L.ACTIVATIONS)):
+            choices.require_one_of(setting, value, allowed)
         if devices is not None and len(devices) != design.towers:
             raise ValueError(f"{design.towers} tower(s) need {design.towers} device name(s), got {devices}")
         self.design, self.geometry, self.devices = design, geometry, list(devices) if devices else None
@@ -193,7 +188,7 @@ class AlexNet(keras.Model):
 
         `dropout_seed` (shape [2] int) draws the dropout masks statelessly when training.
         """
-        act = L.ACTIVATIONS[self.activation]
+        act = L.activation(self.activation)
         out = {}
         if training and self.dropout_rate > 0 and dropout_seed is None:
             dropout_seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
