@@ -33,7 +33,7 @@ flags.DEFINE_enum("lrn", DEFAULT["lrn"], choices.LRN_MODES, "LRN constants (PAPE
 flags.DEFINE_enum("pooling", DEFAULT["pooling"], choices.POOLING_MODES, "3/2 or 2/2 max pooling.")
 flags.DEFINE_enum("activation", DEFAULT["activation"], choices.ACTIVATIONS, "Non-linearity after every layer but fc8.")
 flags.DEFINE_float("dropout", DEFAULT["dropout"], "Dropout rate on fc6 and fc7 outputs (PAPER.md 3).")
-flags.DEFINE_enum("drop_layer", DEFAULT["drop_layer"], ["none", "conv3", "conv4"], "Build the net without this middle conv layer "
+flags.DEFINE_enum("drop_layer", DEFAULT["drop_layer"], ["none", *choices.DROPPABLE_LAYERS], "Build the net without this middle conv layer "
                   "(paper 7; experiments/drop_layer.py).")
 flags.DEFINE_enum("precision", DEFAULT["precision"], choices.PRECISIONS,
                   "float32 (the paper; TensorFloat-32 off), tf32, mixed_bfloat16 or mixed_float16 (float16 maps with "

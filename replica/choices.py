@@ -8,6 +8,7 @@ PRECISIONS = ("float32", "tf32", "mixed_bfloat16", "mixed_float16")   # replica.
 LRN_MODES = ("paper", "cuda-convnet", "caffe", "none")   # replica.net.layers.lrn_constants says what each means
 POOLING_MODES = ("overlapping", "non-overlapping")   # 3/2 and 2/2 (paper 3.4)
 ACTIVATIONS = ("relu", "tanh")   # paper 3.1
+DROPPABLE_LAYERS = ("conv3", "conv4")   # paper 7: removing a middle conv layer costs about 2 points
 
 # Per data set: the input sizes it can take, and the defaults of the settings that depend on it (README,
 # deviations: CIFAR-10's 32x32 geometry, Caffe's positive bias 0.1 where the paper's 1 diverges, 10 epochs).

@@ -74,7 +74,7 @@ def orders_gradients(devices):
     return devices is not None and len(set(devices)) > 1
 
 
-DROPPABLE_LAYERS = (None, "conv3", "conv4")   # paper 7: removing a middle conv layer costs about 2 points
+DROPPABLE_LAYERS = (None,) + choices.DROPPABLE_LAYERS
 
 
 class AlexNet(keras.Model):
