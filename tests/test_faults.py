@@ -20,7 +20,7 @@ from replica.training import checkpoints, runs, train
 from replica.training.recipe import RecipeChanged, TrainConfig
 from replica.training.resume import NonFiniteLoss
 from replica.training.stopping import Interrupted
-from replica.inputs import cifar10, data_set, image_folder
+from replica.inputs import cache, cifar10, data_set, image_folder, transforms
 from replica.inputs import input_pipeline as ip
 from tests.conftest import REPO
 
@@ -116,6 +116,29 @@ def test_skipped_files_reach_the_run_folder_and_results(tmp_path):
     assert results["final"]["eval_images"] == 6
 
 
+def test_a_damaged_cache_is_computed_again_and_a_full_disk_is_one_line(tmp_path, monkeypatch, caplog):
+    root = image_tree(tmp_path / "data")
+    first = image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
+    stats_file, skipped_file = first.cache_dir / "stats.npz", first.cache_dir / "skipped.json"
+    stats_file.write_bytes(stats_file.read_bytes()[:100])   # a disk fault, or a copy cut short
+    skipped_file.write_text('{"train": [')
+    again = image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
+    assert "stats.npz is damaged" in caplog.text and "skipped.json is damaged" in caplog.text
+    np.testing.assert_array_equal(again.stats.mean_image, first.stats.mean_image)
+    assert again.skipped_files == first.skipped_files
+    assert cache.read(stats_file, transforms.load_stats) is not None   # rewritten whole
+    stats_file.unlink()
+
+    def disk_full(path, **arrays):
+        pathlib.Path(path).write_bytes(b"PK")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(data_set.DataError) as failure:
+        image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
+    assert "\n" not in str(failure.value) and "No space left on device" in str(failure.value)
+    assert sorted(p.name for p in first.cache_dir.iterdir()) == ["skipped.json"]   # no half file left
+
+
 # --- CIFAR-10 batches -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("damage, message", [
     (lambda b: b.update({b"labels": b[b"labels"][:-3]}), "labels for"),
@@ -182,6 +205,18 @@ def test_a_damaged_newest_checkpoint_gives_way_to_the_newest_sound_one(small_dat
     history = json.loads((run_dir / "history.json").read_text())
     assert all(h["step"] <= previous for h in t.metrics.history["train"])
     assert len(history["train"]) >= len(t.metrics.history["train"])
+
+
+@pytest.mark.parametrize("damaged, message", [("history.json", "move it aside and rerun to resume at step 6"),
+                                               ("checkpoints/diverged.json", "delete it to resume")])
+def test_a_damaged_run_file_is_one_line_naming_it_and_the_checkpoints_stay(small_data, trained_run, tmp_path,
+                                                                          damaged, message):
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    (run_dir / damaged).write_text('{"train": [{"step": 1, "loss"')
+    with pytest.raises(runs.RunError) as failure:
+        restored_step(run_dir, small_data, epochs=3, max_steps=6)
+    assert "\n" not in str(failure.value) and str(run_dir / damaged) in str(failure.value)
+    assert message in str(failure.value) and saved_steps(run_dir) == [2, 4, 6]
 
 
 def test_a_checkpoint_of_another_network_is_an_error_not_a_partial_restore(small_data, trained_run, tmp_path):

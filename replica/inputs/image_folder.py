@@ -1,8 +1,5 @@
 """ImageNet as a tree of image files: train/<class>/*.JPEG with val/<class>/*.JPEG, or a flat val/ with its label
 file as ILSVRC-2012 is distributed (replica.inputs.ilsvrc), decoded in parallel, optionally cached decoded."""
-import hashlib
-import json
-import os
 import pathlib
 
 import numpy as np
@@ -10,10 +7,10 @@ import tensorflow as tf
 from absl import logging
 
 from replica import paper
-from replica.inputs import ilsvrc
+from replica.inputs import cache, ilsvrc
 from replica.inputs.data_set import DataError
 from replica.inputs.photos import Photos, decode_and_resize, is_image_file
-from replica.inputs.transforms import StatsSums, load_stats, save_stats
+from replica.inputs.transforms import StatsSums, load_stats
 
 
 def class_images(split_dir):
@@ -94,8 +91,7 @@ class ImageFolder(Photos):
         self.class_names = ilsvrc.class_names(self.classes)
         self.crop_size = input_size
         self.files = {"train": train, "eval": val}
-        key = hashlib.sha256(f"{root.resolve()}:{len(train)}:{len(val)}".encode()).hexdigest()[:12]
-        self.cache_dir = pathlib.Path(cache_dir or pathlib.Path.home() / ".cache" / "alexnet-replica") / key
+        self.cache_dir = cache.folder(cache_dir, root, (len(train), len(val)))
         self.cache_decoded = cache_decoded
         self._arrays = {}
         self.stats, self.skipped_files = self._load_or_compute_stats()
@@ -154,9 +150,9 @@ class ImageFolder(Photos):
     def _load_or_compute_stats(self):
         """(ImageStats of the training set, {split: unreadable files}), cached in cache_dir."""
         path, skipped_path = self.cache_dir / "stats.npz", self.cache_dir / "skipped.json"
-        if path.is_file() and skipped_path.is_file():
-            skipped = {k: [tuple(f) for f in v] for k, v in json.loads(skipped_path.read_text()).items()}
-            return load_stats(path), skipped
+        stats, skipped = cache.read(path, load_stats), cache.read_json(skipped_path)
+        if stats is not None and skipped is not None:
+            return stats, {split: [tuple(f) for f in files] for split, files in skipped.items()}
         sums, readable = StatsSums(), set()
         paths, labels = zip(*self.files["train"])
         for batch, _, names in self._decoded(list(paths), np.array(labels, np.int64), with_paths=True).batch(64):
@@ -166,10 +162,8 @@ class ImageFolder(Photos):
             raise DataError(f"no image of {self.source}/train could be decoded; check the files")
         skipped = {"train": self._unreadable("train", readable), "eval": self._unreadable("eval", self._scan("eval"))}
         stats = sums.stats()
-        save_stats(stats, path)
-        tmp = self.cache_dir / "skipped.json.tmp"
-        tmp.write_text(json.dumps(skipped))
-        os.replace(tmp, skipped_path)
+        cache.write_stats(path, stats)
+        cache.write_json(skipped_path, skipped)
         return stats, skipped
 
     def _scan(self, split):

@@ -1,16 +1,15 @@
 """ImageNet as TFRecord shards (replica.inputs.records): the official or TFDS layout, or the replica's prepared
 shards, read in a seeded shard order through a seeded shuffle buffer."""
-import json
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
 from replica import paper
-from replica.inputs import ilsvrc, records
+from replica.inputs import cache, ilsvrc, records
 from replica.inputs.data_set import DataError
 from replica.inputs.photos import Photos
-from replica.inputs.transforms import StatsSums, example_seeds, load_stats, save_stats
+from replica.inputs.transforms import StatsSums, example_seeds, load_stats
 
 
 class ImageShards(Photos):
@@ -32,8 +31,7 @@ class ImageShards(Photos):
         self.num_classes = len(self.classes)
         self.class_names = ilsvrc.class_names(self.classes)
         self.shards = {"train": records.Shards(layout, train_files), "eval": records.Shards(layout, val_files)}
-        self.cache_dir = pathlib.Path(cache_dir or pathlib.Path.home() / ".cache" / "alexnet-replica") / \
-            records.cache_key(root, (len(train_files), len(val_files)))
+        self.cache_dir = cache.folder(cache_dir, root, (len(train_files), len(val_files)))
         counts = manifest["counts"] if manifest else self._counted()
         self.counts = {"train": min(counts["train"], train_limit or counts["train"]), "eval": counts["eval"]}
         self.train_limit = train_limit
@@ -42,22 +40,27 @@ class ImageShards(Photos):
 
     def _counted(self):
         path = self.cache_dir / "counts.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        counts = {split: records.count_records(shards.files) for split, shards in self.shards.items()}
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(counts))
+        counts = cache.read_json(path)
+        if counts is None:
+            counts = {split: records.count_records(shards.files) for split, shards in self.shards.items()}
+            cache.write_json(path, counts)
         return counts
 
     def _stats(self, root, manifest):
-        for path in ((root / records.STATS) if manifest else None, self.cache_dir / records.STATS):
-            if path is not None and path.is_file():
-                return load_stats(path)
+        if manifest:   # prepared shards carry their statistics
+            try:
+                return load_stats(root / records.STATS)
+            except cache.DAMAGED as e:
+                raise DataError(f"{root / records.STATS} is damaged ({e}); rerun python -m replica.inputs.prepare "
+                                "to rewrite it") from None
+        cached = cache.read(self.cache_dir / records.STATS, load_stats)
+        if cached is not None:
+            return cached
         sums = StatsSums()
         for batch, _ in self._decoded(self._stream("train")).batch(64):
             sums.add(batch.numpy())
         stats = sums.stats()
-        save_stats(stats, self.cache_dir / records.STATS)
+        cache.write_stats(self.cache_dir / records.STATS, stats)
         return stats
 
     def _count(self, split):

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from replica.inputs import ilsvrc, image_folder, photos, records, tars, transforms
+from replica.inputs import cache, ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
 from replica.errors import UserError, run_main
 
@@ -164,7 +164,7 @@ def write_stats(out, train_shards):
         sums.merge(transforms.StatsSums.load(out / f"{name}.sums.npz"))
     if not sums.count:
         raise UserError(f"no training image of the source could be decoded; nothing written to {out}")
-    transforms.save_stats(sums.stats(), out / records.STATS)
+    cache.write_stats(out / records.STATS, sums.stats())
 
 
 def verify(out, manifest):

@@ -16,7 +16,6 @@ seeded shuffle buffer; crops, mirrors and PCA noise are functions of (seed, epoc
 sets, so a resumed run (which skips the positions already trained) reproduces an uninterrupted one.
 """
 import dataclasses
-import hashlib
 import json
 import pathlib
 import re
@@ -134,5 +133,3 @@ def class_list(manifest):
     return list(ilsvrc.class_table())
 
 
-def cache_key(root, counts):
-    return hashlib.sha256(f"{pathlib.Path(root).resolve()}:{counts}".encode()).hexdigest()[:12]

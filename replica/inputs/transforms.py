@@ -7,8 +7,6 @@
   that a resumed run sees the batches an uninterrupted one would.
 """
 import dataclasses
-import os
-import pathlib
 
 import numpy as np
 import tensorflow as tf
@@ -71,12 +69,8 @@ class StatsSums:
 
 
 def save_stats(stats, path):
-    """Write ImageStats to an .npz file atomically (a killed write leaves no half file under `path`)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")   # processes sharing a cache never share a temporary file
-    np.savez(tmp, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
-    os.replace(tmp, path)
+    """Write ImageStats to an .npz file (through replica.inputs.cache.write, which makes it whole or absent)."""
+    np.savez(path, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
 
 
 def load_stats(path):

@@ -2,14 +2,13 @@
 Checkpoints): after a NaN or infinite loss, `checkpoints/diverged.json` names the learning rate that diverged and
 the checkpoint from before the blow-up; the run resumes from that one only at a lower learning rate.
 """
-import json
 
 import tensorflow as tf
 
 from replica.errors import UserError
 from replica.training import checkpoints
 from replica.training.recipe import recipe_json
-from replica.training.runs import write_json_atomically
+from replica.training.runs import read_json, write_json_atomically
 
 DIVERGED = "diverged.json"
 
@@ -44,7 +43,8 @@ def read_diverged(checkpoint_dir, learning_rate, is_chief):
     path = checkpoint_dir / DIVERGED
     if not path.is_file():
         return None
-    diverged = json.loads(path.read_text())
+    diverged = read_json(path, "it names the checkpoint from before the loss blow-up; delete it to resume from the "
+                               "newest checkpoint instead")
     good = diverged["resume_from"]
     if learning_rate >= diverged["learning_rate"]:
         where = f"ckpt-{good}" if good is not None else "the start"

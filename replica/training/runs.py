@@ -111,11 +111,16 @@ def write_config(run_dir, config):
 
 
 def read_config(run_dir):
+    return read_json(pathlib.Path(run_dir) / "run_config.json", "point at a run folder made by run_experiment.py")
+
+
+def read_json(path, remedy):
+    """The JSON in `path`; a file that cannot be read or parsed (damaged outside the replica: every writer here
+    replaces its file whole) is a RunError naming it, with `remedy`, what to do."""
     try:
-        return json.loads((pathlib.Path(run_dir) / "run_config.json").read_text())
+        return json.loads(pathlib.Path(path).read_text())
     except (OSError, ValueError) as e:
-        raise RunError(f"{run_dir}/run_config.json is not readable ({e}); point at a run folder made by "
-                       "run_experiment.py") from None
+        raise RunError(f"{path} is not readable ({getattr(e, 'strerror', None) or e}); {remedy}") from None
 
 
 def write_json_atomically(path, obj):

@@ -70,7 +70,9 @@ class Trainer:
         step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
         history_file = self.run_dir / "history.json"
         if history_file.is_file():
-            self.metrics.history = metrics.history_up_to(json.loads(history_file.read_text()), step, epoch)
+            history = runs.read_json(history_file, f"move it aside and rerun to resume at step {step} without the "
+                                     "learning curves before it (the checkpoints are intact)")
+            self.metrics.history = metrics.history_up_to(history, step, epoch)
         self._apply_recipe_changes(json.loads(self.state.recipe.numpy().decode()), step, diverged)
         logging.info("resumed %s at step %d (epoch %d, batch %d of it)", latest, step, epoch,
                      int(self.state.step_in_epoch.numpy()))

@@ -1,0 +1,58 @@
+"""What a photo data set keeps per data folder under --cache_dir (default ~/.cache/alexnet-replica): the mean image
+and PCA statistics of its training images (paper 2, 4.1), its example counts, its unreadable files. Read back when
+sound; computed again when absent or damaged; written whole or not at all."""
+import hashlib
+import json
+import os
+import pathlib
+import zipfile
+
+from absl import logging
+
+from replica.inputs.data_set import DataError
+from replica.inputs.transforms import save_stats
+
+DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)   # what reading a damaged .npz or .json raises
+
+
+def folder(cache_dir, data_dir, counts):
+    """The cache folder under `cache_dir` of one data folder read with `counts` (its training and validation
+    files or shards: another subset of the same folder has statistics of its own)."""
+    key = hashlib.sha256(f"{pathlib.Path(data_dir).resolve()}:{tuple(counts)}".encode()).hexdigest()[:12]
+    return pathlib.Path(cache_dir or pathlib.Path.home() / ".cache" / "alexnet-replica") / key
+
+
+def read(path, load):
+    """`load(path)`, or None when the file is absent or damaged (a warning: the caller computes it again)."""
+    if not path.is_file():
+        return None
+    try:
+        return load(path)
+    except DAMAGED as e:
+        logging.warning("%s is damaged (%s); computing it again", path, e)
+        return None
+
+
+def read_json(path):
+    return read(path, lambda p: json.loads(p.read_text()))
+
+
+def write(path, save):
+    """`save(temporary path)`, then the rename to `path`: a killed write leaves no half file under `path`, and
+    processes sharing a cache never share a temporary file. A failed write (a full disk) is a DataError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"could not write {path} ({e.strerror or e}); free space there and rerun") from None
+
+
+def write_json(path, obj):
+    write(path, lambda tmp: tmp.write_text(json.dumps(obj)))
+
+
+def write_stats(path, stats):
+    write(path, lambda tmp: save_stats(stats, tmp))
