@@ -172,9 +172,17 @@ def finished_run(run_dir, needs_weights):
     folder = finished_folder(run_dir, needs_weights)
     if folder is None:
         return None
-    results = json.loads((folder / "variant.json").read_text())["results"]
+    results = run_file(folder, "variant.json")["results"]
     print(f"reusing {folder} (made by {results['made_by']})", flush=True)
     return {**results, "run_dir": str(folder), "reused": True}
+
+
+def run_file(folder, name):
+    """A finished run's variant.json or history.json; a damaged one is a one-line error saying how to get it back."""
+    from replica.training import runs
+    remedy = (f"git checkout -- {folder} restores this record" if folder.parent == RECORDS else
+              f"delete {folder} to train this run again")
+    return runs.read_json(pathlib.Path(folder) / name, remedy)
 
 
 def finished_folder(run_dir, needs_weights):
@@ -247,7 +255,7 @@ def data_settings(variant, spec, quick, train_limit):
 
 def epoch_curve(results, key):
     """One number per epoch of a run (`key` of history.json's epoch records: train_top1_error, val_top1_error)."""
-    history = json.loads((pathlib.Path(results["run_dir"]) / "history.json").read_text())
+    history = run_file(pathlib.Path(results["run_dir"]), "history.json")
     return [e[key] for e in history["epochs"]]
 
 
@@ -445,7 +453,7 @@ def record_claim(spec, claim, runs_of, seeds, epochs, train_limit):
 
 def drops_of(results):
     """The epochs (1-based) after which a run's learning rate fell, read from its per-epoch history."""
-    history = json.loads((pathlib.Path(results["run_dir"]) / "history.json").read_text())
+    history = run_file(pathlib.Path(results["run_dir"]), "history.json")
     rates = [e.get("learning_rate") for e in history["epochs"]]
     return [k for k in range(1, len(rates)) if rates[k] is not None and rates[k - 1] is not None
             and rates[k] < rates[k - 1]]

@@ -67,6 +67,13 @@ def test_a_recorded_run_is_reused_for_its_results_but_not_where_its_weights_are_
     assert "reused the finished run experiments/results/runs/ab (" in variants.reused_notes([("a", 0, inside)])[0]
     outside = {**reused, "run_dir": str(run_dir)}
     assert f"reused the finished run {run_dir} (" in variants.reused_notes([("a", 0, outside)])[0]
+    from replica.training.runs import RunError   # a damaged record or run file: one line saying how to get it back
+    (record / "history.json").write_text('{"epochs": [')
+    with pytest.raises(RunError, match=f"history.json is not readable .*; git checkout -- {record} restores"):
+        variants.epoch_curve(reused, "train_top1_error")
+    (run_dir / "variant.json").write_text("")
+    with pytest.raises(RunError, match=f"variant.json is not readable .*; delete {run_dir} to train this run again"):
+        variants.finished_run(run_dir, needs_weights=True)
 
 
 def test_a_run_names_the_commit_of_the_code_that_made_it(tmp_path, monkeypatch):
