@@ -158,6 +158,16 @@ def test_a_damaged_cifar_batch_is_an_error_that_says_what_is_wrong(tmp_path, dam
         cifar10.load_cifar10(folder)
 
 
+def test_class_names_come_from_any_copy_of_batches_meta_and_a_damaged_one_is_named(tmp_path):
+    folder = tmp_path / "cifar"
+    shutil.copytree(cifar10.CIFAR10_SLICE, folder)
+    (folder / "batches.meta").unlink()
+    assert cifar10.cifar10_class_names(folder)[:2] == ["airplane", "automobile"]
+    (folder / "batches.meta").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(data_set.DataError, match=f"{folder / 'batches.meta'} is not a readable batches.meta"):
+        cifar10.cifar10_class_names(folder)
+
+
 # --- damaged checkpoints ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_run(small_data, tmp_path_factory):

@@ -63,10 +63,15 @@ def load_cifar10(data_dir=None):
 
 
 def cifar10_class_names(data_dir=None):
-    """The ten class names of batches.meta ("airplane", ...), in label order."""
-    folder = pathlib.Path(data_dir) if data_dir and pathlib.Path(data_dir).is_dir() else CIFAR10_SLICE
-    with open(folder / "batches.meta", "rb") as f:
-        return [name.decode() for name in pickle.load(f, encoding="bytes")[b"label_names"]]
+    """The ten class names of batches.meta ("airplane", ...), in label order (the shipped slice's file when the
+    folder has none: the names are CIFAR-10's, whichever copy)."""
+    path = pathlib.Path(data_dir or CIFAR10_SLICE) / "batches.meta"
+    path = path if path.is_file() else CIFAR10_SLICE / "batches.meta"
+    try:
+        with open(path, "rb") as f:
+            return [name.decode() for name in pickle.load(f, encoding="bytes")[b"label_names"]]
+    except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise DataError(f"{path} is not a readable batches.meta ({e}); re-extract cifar-10-python.tar.gz") from None
 
 
 def download_cifar10():
