@@ -157,8 +157,6 @@ def flag_values(config):
 def evaluate_run(config, devices):
     """Top-1 / top-5 error of a run's checkpoint, centre crop and 10 crops, on the data it was trained on."""
     from replica.training import evaluate as evaluate_lib
-    if not config.run.checkpoint:
-        raise UserError("--eval_only needs --checkpoint=<run folder or checkpoint path>")
     _, checkpoint, saved = runs.find_run(config.run.checkpoint)
     if choices.towers_value(saved["towers"]) != choices.towers_value(config.net.towers):
         raise UserError(f"the checkpoint holds --towers={saved['towers']}, not --towers={config.net.towers}")

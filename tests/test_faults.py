@@ -390,7 +390,7 @@ def test_a_forced_stop_before_any_checkpoint_says_what_is_true(small_data, tmp_p
 # --- flags ------------------------------------------------------------------------------------------------------
 BAD_SETTINGS = {"gpus": "", "momentum": 2.0, "max_steps": -1, "train_limit": -5, "num_classes": 0, "eval_limit": -1,
                 "weight_decay": -1.0, "workers": 0, "input_size": 100, "lr_drop_factor": 1.0, "dropout": 1.0,
-                "lr_drop_epochs": ("ten",), "precision": "float8"}
+                "lr_drop_epochs": ("ten",), "precision": "float8", "seed": -1, "eval_only": True}
 
 
 def test_every_bad_setting_is_named_before_any_work():
