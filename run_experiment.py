@@ -18,8 +18,8 @@ from replica.errors import UserError, run_main  # noqa: E402
 
 FLAGS = flags.FLAGS
 DEFAULT = {name: config.default_of(name) for name in config.field_names()}   # one place: replica/config.py
-flags.DEFINE_string("towers", DEFAULT["towers"], "2 (the paper's two towers), 1 (the one-GPU baseline), merged (dense "
-                    "single-device net) or grouped (the towers as grouped convolutions on one device).")
+flags.DEFINE_enum("towers", DEFAULT["towers"], choices.TOWERS, "2 (the paper's two towers), 1 (the one-GPU baseline), merged (dense "
+                  "single-device net) or grouped (the towers as grouped convolutions on one device).")
 flags.DEFINE_string("gpus", DEFAULT["gpus"], "Device indices, one per tower (default 0,1 for two towers, 0 otherwise). "
                     "With fewer GPUs than named, logical devices are carved out of one GPU or the CPU.")
 flags.DEFINE_integer("gpu_memory_mb", DEFAULT["gpu_memory_mb"], "Memory of each logical device when one GPU is split in two (default: "

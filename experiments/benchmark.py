@@ -23,14 +23,14 @@ from absl import flags  # noqa: E402
 from replica import choices, errors  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("towers", "2", "2, 1, merged or grouped.")
+flags.DEFINE_enum("towers", "2", choices.TOWERS, "2, 1, merged or grouped.")
 flags.DEFINE_string("gpus", None, "Device indices (default 0,1 for two towers, 0 otherwise).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
 flags.DEFINE_integer("input_size", None, "227 (default), 224, or 32 (default for --data=cifar10).")
 flags.DEFINE_integer("steps", 5, "Timed steps per repeat.", lower_bound=1)
 flags.DEFINE_integer("warmup", 2, "Untimed steps before timing (compilation, allocation).", lower_bound=0)
 flags.DEFINE_integer("repeats", 3, "Repeats of the timed steps.", lower_bound=1)
-flags.DEFINE_enum("data", "synthetic", ["synthetic", "cifar10", "imagenet_folder"], "Input.")
+flags.DEFINE_enum("data", "synthetic", ["synthetic", *choices.DATASETS], "Input.")
 flags.DEFINE_string("data_dir", None, "Data folder for --data (cifar10: unset = the shipped slice).")
 flags.DEFINE_bool("jit", False, "Compile the step with XLA (jit_compile=True).")
 flags.DEFINE_enum("precision", "float32", choices.PRECISIONS,

@@ -35,7 +35,7 @@ flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_ca
                                    "exchange_gradient", "lrn_bound", "lrn_band", "conv1_kernel_gradient",
                                    "bias_gradient", "onednn", "all"],
                   "Which trial.")
-flags.DEFINE_string("towers", "1", "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
+flags.DEFINE_enum("towers", "1", ["1", "2"], "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
                     "towers on one device).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
