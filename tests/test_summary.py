@@ -43,7 +43,7 @@ def test_cli_summary_prints_the_table():
     (("--towers=merged", "--gpus=0,1"), "at most 1 device"),
     (("--towers=2", "--gpus=0,7"), "cannot exist"),
     (("--towers=2", "--gpus=zero"), "not a comma-separated list"),
-    (("--towers=3",), "not one of"),
+    (("--towers=3",), "--towers=3: value should be one of <2|1|merged|grouped>"),
 ])
 @pytest.mark.slow
 def test_cli_bad_devices_are_one_line_errors(args, message):
