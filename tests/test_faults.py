@@ -282,6 +282,12 @@ def test_resuming_with_another_momentum_is_refused_and_changes_nothing(small_dat
 
 
 # --- two processes, a loss blow-up, a full disk, kills ----------------------------------------------------------
+def test_a_run_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(runs.RunError, match=r"cannot write the run folder .*a-file/run \(Not a directory\); choose"):
+        runs.lock(tmp_path / "a-file" / "run")
+
+
 def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from replica.training import runs; "
                                f"runs.lock({str(tmp_path)!r}); print('held', flush=True); time.sleep(60)"],

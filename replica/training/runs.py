@@ -62,8 +62,12 @@ def try_lock(run_dir):
     key = str(run_dir.resolve())
     if key in _held_locks:
         return None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / "lock", "a+")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / "lock", "a+")
+    except OSError as e:
+        raise RunError(f"cannot write the run folder {run_dir} ({e.strerror or e}); choose a folder you can write "
+                       "to") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
