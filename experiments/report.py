@@ -14,26 +14,11 @@ import tempfile
 
 from absl import flags
 
+from replica import errors
+
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 flags.DEFINE_string("out_dir", None, "Where to write the results (default experiments/results).")
-
-
-def can_become_folder(path):
-    """Whether `path` is a folder this process can write into, or can be made one (a folder can be made in its nearest
-    existing ancestor): checked when the flags are parsed, not after hours of training."""
-    if path is None:
-        return True
-    existing = pathlib.Path(path).absolute()
-    while not existing.exists():
-        existing = existing.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(dir=existing))   # a real write: root's os.access says yes to /proc too
-        return True
-    except OSError:
-        return False
-
-
-flags.register_validator("out_dir", can_become_folder, "not a folder this process can write to")
+errors.writable_folder_flag("out_dir")
 
 
 def scratch_dir(prefix="experiment-"):

@@ -18,6 +18,28 @@ class UserError(Exception):
     """Bad input or a fault the user can act on; the message is one line that says what to do."""
 
 
+def writable_folder_flag(name):
+    """Refuse `--name` when the flags are parsed, unless it names a folder this process can write into or make
+    (a folder can be made in its nearest existing ancestor): not after hours of work."""
+    import os
+    import pathlib
+    import tempfile
+    from absl import flags
+
+    def can_become_folder(path):
+        if path is None:
+            return True
+        existing = pathlib.Path(path).absolute()
+        while not existing.exists():
+            existing = existing.parent
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=existing))   # a real write: root's os.access says yes to /proc too
+            return True
+        except OSError:
+            return False
+    flags.register_validator(name, can_become_folder, "not a folder this process can write to")
+
+
 def exits_2_on_user_error(main):
     """main(argv) for absl's app.run, with a UserError printed as one line on stderr and exit code 2."""
     def run(argv):

@@ -3,6 +3,8 @@ the same images get the same labels through every layout, training reads them de
 preparation continues shard by shard. Built in miniature from the real tiny-imagenet-10 photos."""
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import tensorflow as tf
 from replica.inputs import image_folder, image_shards, prepare
 from replica.inputs import input_pipeline as ip
 from replica.errors import UserError
-from tests.conftest import SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA
 
 TINY = SHARED_DATA / "tiny-imagenet-10"
 pytestmark = pytest.mark.skipif(not TINY.is_dir(), reason="../shared/data is not beside the repo")
@@ -195,3 +197,13 @@ def test_the_downloaded_tars_are_prepared_in_place_with_the_folders_labels(folde
     from_folder = ip.load_data("imagenet_folder", prepared[0])
     np.testing.assert_allclose(from_tars.stats.mean_image, from_folder.stats.mean_image,
                                atol=1e-4)   # the same training images, read from the tars
+
+
+def test_prepare_refuses_an_out_dir_it_cannot_write_before_reading_anything(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "replica.inputs.prepare", f"--data_dir={tmp_path}/none",
+                             "--out_dir=/proc/no-folder-here"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: flag --out_dir=/proc/no-folder-here: not a folder this process can write to; "
+        "python -m replica.inputs.prepare --helpfull lists the flags")
+

@@ -29,7 +29,7 @@ from absl import logging
 
 from replica.inputs import cache, ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
-from replica.errors import UserError, run_main
+from replica.errors import UserError, run_main, writable_folder_flag
 
 IMAGES_PER_SHARD = 1024
 QUALITY = 90
@@ -197,6 +197,7 @@ if __name__ == "__main__":
     from absl import flags
     flags.DEFINE_string("data_dir", None, "The source: an ImageNet-style image folder (train/ and val/).")
     flags.DEFINE_string("out_dir", None, "Where the shards, stats.npz and manifest.json are written.")
+    writable_folder_flag("out_dir")
     flags.DEFINE_integer("images_per_shard", IMAGES_PER_SHARD, "Images per shard.", lower_bound=1)
     flags.DEFINE_integer("quality", QUALITY, "JPEG quality of the re-encoded 256x256 images.", lower_bound=1,
                          upper_bound=100)
