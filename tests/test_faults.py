@@ -116,7 +116,7 @@ def test_skipped_files_reach_the_run_folder_and_results(tmp_path):
     assert results["final"]["eval_images"] == 6
 
 
-def test_a_damaged_cache_is_computed_again_and_a_full_disk_is_one_line(tmp_path, monkeypatch, caplog):
+def test_a_damaged_cache_is_computed_again_and_a_failed_cache_write_loses_nothing(tmp_path, monkeypatch, caplog):
     root = image_tree(tmp_path / "data")
     first = image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
     stats_file, skipped_file = first.cache_dir / "stats.npz", first.cache_dir / "skipped.json"
@@ -133,10 +133,13 @@ def test_a_damaged_cache_is_computed_again_and_a_full_disk_is_one_line(tmp_path,
         pathlib.Path(path).write_bytes(b"PK")
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(np, "savez", disk_full)
-    with pytest.raises(data_set.DataError) as failure:
-        image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")
-    assert "\n" not in str(failure.value) and "No space left on device" in str(failure.value)
+    caplog.clear()
+    uncached = image_folder.ImageFolder(root, cache_dir=tmp_path / "cache")   # what was computed is used
+    np.testing.assert_array_equal(uncached.stats.mean_image, first.stats.mean_image)
+    assert f"not cached: could not write {stats_file} (No space left on device)" in caplog.text
     assert sorted(p.name for p in first.cache_dir.iterdir()) == ["skipped.json"]   # no half file left
+    with pytest.raises(data_set.DataError, match=f"could not write {stats_file} .*; free space there and rerun"):
+        cache.write(stats_file, lambda tmp: transforms.save_stats(first.stats, tmp))   # prepared shards' stats
 
 
 # --- CIFAR-10 batches -------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What a photo data set keeps per data folder under --cache_dir (default ~/.cache/alexnet-replica): the mean image
 and PCA statistics of its training images (paper 2, 4.1), its example counts, its unreadable files. Read back when
-sound; computed again when absent or damaged; written whole or not at all."""
+sound; computed again when absent or damaged; written whole or not at all (`write`, which prepared shards use too)."""
 import hashlib
 import json
 import os
@@ -50,9 +50,18 @@ def write(path, save):
         raise DataError(f"could not write {path} ({e.strerror or e}); free space there and rerun") from None
 
 
-def write_json(path, obj):
-    write(path, lambda tmp: tmp.write_text(json.dumps(obj)))
+def keep(path, save):
+    """`write` for a cache: a failed write (a full disk, a read-only --cache_dir) is a warning, and what was
+    computed is used all the same: hours of statistics over ILSVRC are not thrown away for want of a cache."""
+    try:
+        write(path, save)
+    except DataError as e:
+        logging.warning("not cached: %s", e)
 
 
-def write_stats(path, stats):
-    write(path, lambda tmp: save_stats(stats, tmp))
+def keep_json(path, obj):
+    keep(path, lambda tmp: tmp.write_text(json.dumps(obj)))
+
+
+def keep_stats(path, stats):
+    keep(path, lambda tmp: save_stats(stats, tmp))

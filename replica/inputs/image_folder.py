@@ -162,8 +162,8 @@ class ImageFolder(Photos):
             raise DataError(f"no image of {self.source}/train could be decoded; check the files")
         skipped = {"train": self._unreadable("train", readable), "eval": self._unreadable("eval", self._scan("eval"))}
         stats = sums.stats()
-        cache.write_stats(path, stats)
-        cache.write_json(skipped_path, skipped)
+        cache.keep_stats(path, stats)
+        cache.keep_json(skipped_path, skipped)
         return stats, skipped
 
     def _scan(self, split):

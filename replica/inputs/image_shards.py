@@ -43,7 +43,7 @@ class ImageShards(Photos):
         counts = cache.read_json(path)
         if counts is None:
             counts = {split: records.count_records(shards.files) for split, shards in self.shards.items()}
-            cache.write_json(path, counts)
+            cache.keep_json(path, counts)
         return counts
 
     def _stats(self, root, manifest):
@@ -60,7 +60,7 @@ class ImageShards(Photos):
         for batch, _ in self._decoded(self._stream("train")).batch(64):
             sums.add(batch.numpy())
         stats = sums.stats()
-        cache.write_stats(self.cache_dir / records.STATS, stats)
+        cache.keep_stats(self.cache_dir / records.STATS, stats)
         return stats
 
     def _count(self, split):

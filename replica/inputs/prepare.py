@@ -164,7 +164,8 @@ def write_stats(out, train_shards):
         sums.merge(transforms.StatsSums.load(out / f"{name}.sums.npz"))
     if not sums.count:
         raise UserError(f"no training image of the source could be decoded; nothing written to {out}")
-    cache.write_stats(out / records.STATS, sums.stats())
+    stats = sums.stats()
+    cache.write(out / records.STATS, lambda tmp: transforms.save_stats(stats, tmp))
 
 
 def verify(out, manifest):
