@@ -26,6 +26,7 @@ if __package__ in (None, ""):   # run as a script: make `experiments` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from experiments import report  # noqa: E402
+from replica.errors import UserError, run_main  # noqa: E402
 
 CLAIMS_FILE = report.RESULTS / "claims.json"
 README = pathlib.Path(__file__).resolve().parent / "README.md"
@@ -117,7 +118,13 @@ def record(key, entry):
 
 
 def load():
-    return json.loads(CLAIMS_FILE.read_text()) if CLAIMS_FILE.is_file() else {}
+    """The claims recorded so far ({} before the first); a damaged file is one line saying how to get it back."""
+    if not CLAIMS_FILE.is_file():
+        return {}
+    try:
+        return json.loads(CLAIMS_FILE.read_text())
+    except ValueError as e:
+        raise UserError(f"{CLAIMS_FILE} is damaged ({e}); git checkout -- {CLAIMS_FILE} restores it") from None
 
 
 def percent(value):
@@ -169,6 +176,11 @@ def write_readme_table():
     README.write_text(f"{head}{TABLE_START}\n{table()}\n{TABLE_END}{tail}")
 
 
-if __name__ == "__main__":
+def main(argv):
     write_readme_table()
     print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -76,7 +76,7 @@ def test_every_command_line_ends_bad_input_in_one_line():
     commands = [p for p in [REPO / "run_experiment.py", *(REPO / "experiments").glob("*.py"),
                             *(REPO / "replica").rglob("*.py")]
                 if 'if __name__ == "__main__":' in p.read_text()
-                and ("flags.DEFINE" in p.read_text() or "sys.argv" in p.read_text())]
+                and any(word in p.read_text() for word in ("flags.DEFINE", "sys.argv", "UserError"))]
     assert len(commands) >= 12
     for path in commands:
         end = path.read_text().split('if __name__ == "__main__":')[1]
