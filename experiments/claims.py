@@ -26,6 +26,7 @@ if __package__ in (None, ""):   # run as a script: make `experiments` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from experiments import report  # noqa: E402
+from replica import files  # noqa: E402
 from replica.errors import UserError, run_main  # noqa: E402
 
 CLAIMS_FILE = report.RESULTS / "claims.json"
@@ -112,9 +113,7 @@ def record(key, entry):
     claims = load()
     claims[key] = entry
     CLAIMS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = CLAIMS_FILE.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(claims, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(CLAIMS_FILE)
+    files.write_text_whole(CLAIMS_FILE, json.dumps(claims, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def load():

@@ -3,12 +3,12 @@ and PCA statistics of its training images (paper 2, 4.1), its example counts, it
 sound; computed again when absent or damaged; written whole or not at all (`write`, which prepared shards use too)."""
 import hashlib
 import json
-import os
 import pathlib
 import zipfile
 
 from absl import logging
 
+from replica import files
 from replica.inputs.data_set import DataError
 from replica.inputs.transforms import save_stats
 
@@ -38,15 +38,11 @@ def read_json(path):
 
 
 def write(path, save):
-    """`save(temporary path)`, then the rename to `path`: a killed write leaves no half file under `path`, and
-    processes sharing a cache never share a temporary file. A failed write (a full disk) is a DataError."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    """replica.files.write_whole: `path` whole or absent; a failed write (a full disk) is a DataError."""
     try:
-        save(tmp)
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_whole(path, save)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"could not write {path} ({e.strerror or e}); free space there and rerun") from None
 
 

@@ -29,6 +29,7 @@ from absl import logging
 
 from replica.inputs import cache, ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
+from replica.files import write_text_whole
 from replica.errors import UserError, run_main, writable_folder_flag
 
 IMAGES_PER_SHARD = 1024
@@ -141,9 +142,7 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
         "skipped": [s for name in results for s in results[name]["skipped"]],
         "images_considered": total,
     }
-    tmp = out / f"{records.MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / records.MANIFEST)
+    write_text_whole(out / records.MANIFEST, json.dumps(manifest, indent=1))
     verify(out, manifest)
     return manifest
 

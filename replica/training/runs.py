@@ -15,6 +15,7 @@ import pathlib
 
 import tensorflow as tf
 
+from replica import files
 from replica.training import checkpoints
 from replica.choices import towers_value
 from replica.net import model as model_lib
@@ -128,14 +129,16 @@ def read_json(path, remedy):
 
 
 def write_json_atomically(path, obj):
-    """Write `obj` as JSON to `path` whole or not at all; a failed write (a full disk) leaves the old file and
-    raises CheckpointWriteError saying what to do."""
-    tmp = pathlib.Path(str(path) + ".tmp")
+    """Write `obj` as JSON to `path` whole or not at all (write_atomically)."""
+    write_atomically(path, json.dumps(obj, indent=2, default=str))
+
+
+def write_atomically(path, text):
+    """Write `text` to `path` whole or not at all; a failed write (a full disk) leaves the old file and raises
+    CheckpointWriteError saying what to do."""
     try:
-        tmp.write_text(json.dumps(obj, indent=2, default=str))
-        os.replace(tmp, path)
+        files.write_text_whole(path, text)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise checkpoints.CheckpointWriteError(f"could not write {path} ({e.strerror or e}); free space and rerun "
                                                "the same command to resume") from None
 

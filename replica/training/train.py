@@ -186,7 +186,7 @@ class Trainer:
         skipped = getattr(self.data, "skipped_files", {})
         lines = [f"{split}\t{path}\t{why}" for split, files in skipped.items() for path, why in files]
         if lines and self.is_chief:
-            (self.run_dir / "skipped_files.txt").write_text("\n".join(lines) + "\n")
+            runs.write_atomically(self.run_dir / "skipped_files.txt", "\n".join(lines) + "\n")
 
     def _train_epochs(self):
         """Epoch after epoch until the run is finished, max_steps is reached or a stop is asked for."""

@@ -1,0 +1,22 @@
+"""Files written whole or not at all: the content goes to a temporary file beside its path, which a rename then puts
+in place, so a kill or a full disk never leaves half a file under the path (run files, caches, manifests, records).
+"""
+import os
+import pathlib
+
+
+def write_whole(path, save):
+    """`save(temporary path)`, then the rename to `path`. The temporary file is named for this process (processes
+    sharing a folder never share one) and removed when the write fails; the error goes on to the caller."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_whole(path, text):
+    write_whole(path, lambda tmp: tmp.write_text(text))
