@@ -20,3 +20,13 @@ def write_whole(path, save):
 
 def write_text_whole(path, text):
     write_whole(path, lambda tmp: tmp.write_text(text))
+
+
+def remove_leftovers(folder):
+    """Delete the temporary files that killed writes left in `folder` (one writer at a time: a run folder under its
+    lock, prepare's output); return their names."""
+    folder = pathlib.Path(folder)
+    stale = sorted({*folder.glob("*.tmp"), *folder.glob("*.tmp.*")}) if folder.is_dir() else []
+    for path in stale:
+        path.unlink()
+    return [path.name for path in stale]

@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 import replica
+from replica import files
 from replica.training import checkpoints, runs, train
 from replica.training.recipe import RecipeChanged, TrainConfig
 from replica.training.resume import NonFiniteLoss
@@ -190,8 +191,9 @@ def copy_run(source, target):
 def test_a_garbled_checkpoint_index_loses_nothing(small_data, trained_run, tmp_path):
     run_dir = copy_run(trained_run, tmp_path / "run")
     (run_dir / "checkpoints" / "checkpoint").write_text("model_checkpoint_path: \x00\x01garbage{{")
+    (run_dir / "history.4242.tmp.json").write_text('{"train": [')   # a write that a kill cut short
     _, step = restored_step(run_dir, small_data, epochs=3, max_steps=6)
-    assert step == 6
+    assert step == 6 and not (run_dir / "history.4242.tmp.json").exists()
     assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith("ckpt-6")   # the index is rewritten
 
 
@@ -282,6 +284,22 @@ def test_resuming_with_another_momentum_is_refused_and_changes_nothing(small_dat
     with pytest.raises(RecipeChanged, match="momentum=0.5 \\(started with 0.9\\)"):
         trainer(small_data, tmp_path, epochs=1, max_steps=4, momentum=0.5).train()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+
+
+def test_a_write_is_whole_or_absent_and_its_leftovers_are_removed(tmp_path):
+    path = tmp_path / "history.json"
+    files.write_text_whole(path, "old")
+
+    def disk_full(tmp):
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError):
+        files.write_whole(path, disk_full)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["history.json"]
+    (tmp_path / "history.4242.tmp.json").write_text("{")   # left by a killed process
+    (tmp_path / "train-00000-of-00001.tmp").write_text("")
+    assert files.remove_leftovers(tmp_path) == ["history.4242.tmp.json", "train-00000-of-00001.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == ["history.json"]
 
 
 # --- two processes, a loss blow-up, a full disk, kills ----------------------------------------------------------

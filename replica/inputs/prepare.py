@@ -29,7 +29,7 @@ from absl import logging
 
 from replica.inputs import cache, ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
-from replica.files import write_text_whole
+from replica.files import remove_leftovers, write_text_whole
 from replica.errors import UserError, run_main, writable_folder_flag
 
 IMAGES_PER_SHARD = 1024
@@ -111,8 +111,7 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
     classes, train, val = (tars.list_tars if tars.found(data_dir) else image_folder.list_image_folder)(data_dir)
     train = [train[i] for i in np.random.default_rng(0).permutation(len(train))]
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.tmp"):   # a shard a killed run was writing
-        stale.unlink()
+    remove_leftovers(out)   # a shard or manifest a killed run was writing
     shards = []
     for split, files in (("train", train), ("eval", val)):
         count = max(1, math.ceil(len(files) / images_per_shard))

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from replica import files
 from replica.inputs.data_set import DataError
 from replica.net import precision
 from replica.training import checkpoints, metrics, resume, runs, schedule
@@ -63,6 +64,7 @@ class Trainer:
         self._restored = True
         if self.is_chief:
             checkpoints.remove_partial_writes(self.checkpoint_dir)
+            files.remove_leftovers(self.run_dir)
         diverged = resume.read_diverged(self.checkpoint_dir, self.config.learning_rate, self.is_chief)
         latest = checkpoints.restore_newest(self.checkpoint, self.checkpoint_dir, writer=self.is_chief)
         if not latest:
