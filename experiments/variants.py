@@ -542,8 +542,14 @@ def run_full_scale(spec):
     if not FLAGS.imagenet_dir:
         print("(add --imagenet_dir=DIR to run them)")
         return 0
+    if not pathlib.Path(FLAGS.imagenet_dir).is_dir():
+        raise UserError(f"--imagenet_dir={FLAGS.imagenet_dir} is not a folder; point it at ILSVRC-2012")
+    repo = report.RESULTS.parent.parent   # the commands are written from the repository's root
     for command in commands:
-        subprocess.run(command, check=True)
+        code = subprocess.run([sys.executable, *command[1:]], cwd=repo).returncode
+        if code:
+            raise UserError(f"{' '.join(command)} ended with exit code {code} (its error is above); the runs "
+                            "before it are kept and rerunning this command resumes")
     return 0
 
 
