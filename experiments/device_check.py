@@ -176,8 +176,18 @@ def benchmark_rows(two, precisions, batches, input_size):
     return rows
 
 
+def refuse_benchmark_flags():
+    """The benchmark's flags this check sets itself (devices, sizes, repeats): one given is a UserError, not a
+    setting silently ignored."""
+    given = [f"--{f.name}" for f in FLAGS.get_flags_for_module(benchmark) if f.present and f.name != "matmul_size"]
+    if given:
+        raise errors.UserError(f"{', '.join(given)}: the check chooses its own devices, sizes and repeats (--quick "
+                               "for small ones); run experiments/benchmark.py for a benchmark of your choice")
+
+
 def main(argv):
     del argv
+    refuse_benchmark_flags()
     from replica.net import devices
     two = devices.tower_devices(2, "0,1")          # carves logical devices when there are fewer than two GPUs
     FLAGS.steps, FLAGS.warmup, FLAGS.repeats = (2, 1, 1) if FLAGS.quick else (5, 2, 3)

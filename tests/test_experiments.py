@@ -99,6 +99,7 @@ def test_every_command_line_ends_bad_input_in_one_line():
      "flag --out_dir=/proc/no-folder-here: not a folder this process can write to"),
     ("benchmark.py --towers=5", "flag --towers=5: value should be one of <2|1|merged|grouped>"),
     ("lrn.py --scale=full --imagenet_dir=/nonexistent", "--imagenet_dir=/nonexistent is not a folder"),
+    ("device_check.py --gpus=0,1 --steps=3", "--gpus, --steps: the check chooses its own devices"),
     pytest.param("conv1_kernels.py --run_dirs=/nonexistent", "/nonexistent does not exist: pass a run folder",
                  marks=pytest.mark.slow),
     pytest.param("input_speed.py --quick --data_dir=/nonexistent", "/nonexistent has no train/ folder",
