@@ -137,13 +137,17 @@ def test_an_interrupted_preparation_continues_shard_by_shard_and_skips_unreadabl
     out = tmp_path / "out"
     first = prepare.prepare(source, out, images_per_shard=8)
     assert first["counts"]["train"] == 20 and first["skipped"] == [[str(bad), "could not be decoded"]]
+    first_stats = shutil.copy(out / "stats.npz", tmp_path / "first_stats.npz")
     kept = out / "train-00000-of-00003"
     before = kept.stat().st_mtime_ns
     (out / "train-00001-of-00003").unlink()                     # killed while writing this shard
     (out / "train-00001-of-00003.tmp").write_bytes(b"partial")
+    (out / "train-00002-of-00003.sums.npz").write_bytes(b"PK")   # a shard's files damaged: that shard again
+    (out / "validation-00000-of-00001.json").write_text('{"count": ')
     again = prepare.prepare(source, out, images_per_shard=8)
     assert again["counts"] == first["counts"] and kept.stat().st_mtime_ns == before
     assert not list(out.glob("*.tmp"))
+    np.testing.assert_array_equal(np.load(out / "stats.npz")["mean_image"], np.load(first_stats)["mean_image"])
     with open(out / "validation-00000-of-00001", "r+b") as f:   # a damaged shard is found by the check
         f.truncate(100)
     with pytest.raises(UserError, match="validation-00000-of-00001 is damaged; delete it and rerun"):

@@ -103,6 +103,16 @@ def write_shard(out, name, files, classes, quality, with_stats):
     return record
 
 
+def written_earlier(out, name, with_stats):
+    """The record of a shard an earlier run wrote whole (its sums too, for a training shard), or None: a shard to
+    write (again, when a file of it is damaged)."""
+    if not (out / name).is_file():
+        return None
+    if with_stats and cache.read(out / f"{name}.sums.npz", transforms.StatsSums.load) is None:
+        return None
+    return cache.read_json(out / f"{name}.json")
+
+
 def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALITY):
     """Write the shards, the statistics and the manifest (module docstring); return the manifest."""
     out = pathlib.Path(out_dir)
@@ -120,8 +130,9 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
     total, done, start = sum(len(f) for _, _, f in shards), 0, time.time()
     results = {}
     for k, (split, name, files) in enumerate(shards):
-        if (out / name).is_file() and (out / f"{name}.json").is_file():
-            results[name] = json.loads((out / f"{name}.json").read_text())   # written by an earlier run
+        earlier = written_earlier(out, name, with_stats=split == "train")
+        if earlier is not None:
+            results[name] = earlier
         else:
             results[name] = write_shard(out, name, files, classes, quality, with_stats=split == "train")
             done += len(files)
