@@ -162,6 +162,20 @@ def test_a_damaged_cifar_batch_is_an_error_that_says_what_is_wrong(tmp_path, dam
         cifar10.load_cifar10(folder)
 
 
+def test_a_failed_or_corrupt_download_is_one_line_saying_what_to_do(monkeypatch):
+    import keras
+    asked = {}
+
+    def offline(fname, origin, **kwargs):
+        asked.update(kwargs)
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(data_set.DataError, match=r"could not download CIFAR-10 from .*Name or service not known\); "
+                                                 r"fetch cifar-10-python.tar.gz yourself"):
+        cifar10.download_cifar10()
+    assert asked["file_hash"] == "c58f30108f718f92721af3b95e74349a"   # a corrupt archive is refused, not extracted
+
+
 def test_class_names_come_from_any_copy_of_batches_meta_and_a_damaged_one_is_named(tmp_path):
     folder = tmp_path / "cifar"
     shutil.copytree(cifar10.CIFAR10_SLICE, folder)

@@ -16,6 +16,7 @@ PACKAGE_DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 CIFAR10_SLICE = PACKAGE_DATA / "cifar-10-slice"
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"   # the archive's checksum, as the CIFAR-10 page gives it
 
 CIFAR_PAD = 4                      # CIFAR-10 crops: 32x32 out of the mean-subtracted image padded to 40x40
 
@@ -77,7 +78,12 @@ def cifar10_class_names(data_dir=None):
 def download_cifar10():
     """Download and extract CIFAR-10 through Keras (used only when --data_dir=download); returns the folder."""
     import keras
-    path = keras.utils.get_file("cifar-10-python.tar.gz", CIFAR10_URL, extract=True)
+    try:
+        path = keras.utils.get_file("cifar-10-python.tar.gz", CIFAR10_URL, file_hash=CIFAR10_MD5, extract=True)
+    except Exception as e:   # keras raises a bare Exception for a failed fetch, ValueError for a wrong checksum
+        raise DataError(f"could not download CIFAR-10 from {CIFAR10_URL} ({str(e).splitlines()[0][:160]}); fetch "
+                        "cifar-10-python.tar.gz yourself, extract it and pass --data_dir=<its cifar-10-batches-py>"
+                        ) from None
     candidates = list(pathlib.Path(path).parent.rglob("cifar-10-batches-py"))
     if not candidates:
         raise DataError(f"the download at {path} holds no cifar-10-batches-py folder")
