@@ -77,6 +77,9 @@ def test_an_export_loads_in_a_fresh_process_and_serves_the_same_probabilities(on
     assert (b"/device:CPU:1" in graph) == (towers == 2)   # the towers' placement kept, the grouped net portable
     with pytest.raises(UserError, match="is not empty"):
         serving.export(classifier, out)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(UserError, match=f"could not write the SavedModel to {tmp_path}/a-file/export"):
+        serving.export(classifier, tmp_path / "a-file" / "export")
 
 
 @pytest.mark.slow

@@ -136,6 +136,10 @@ def export(classifier, out_dir):
     two_devices = classifier.model.devices is not None and len(set(classifier.model.devices)) > 1
     policy = (tf.saved_model.experimental.VariablePolicy.SAVE_VARIABLE_DEVICES if two_devices else
               tf.saved_model.experimental.VariablePolicy.NONE)
-    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve},
-                        options=tf.saved_model.SaveOptions(experimental_variable_policy=policy))
+    try:
+        tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve},
+                            options=tf.saved_model.SaveOptions(experimental_variable_policy=policy))
+    except (OSError, tf.errors.OpError) as e:   # a folder that cannot be written, a full disk
+        raise UserError(f"could not write the SavedModel to {out} ({getattr(e, 'message', None) or e}); free space "
+                        "or name a folder you can write to") from None
     return out
