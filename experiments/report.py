@@ -16,7 +16,8 @@ from absl import flags
 
 from replica import errors
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+REPO = pathlib.Path(__file__).resolve().parents[1]   # the repository's root
+RESULTS = REPO / "experiments" / "results"
 flags.DEFINE_string("out_dir", None, "Where to write the results (default experiments/results).")
 errors.writable_folder_flag("out_dir")
 
@@ -76,7 +77,7 @@ def code_version():
     (experiments/variants.py)."""
     import subprocess
     def git(*args):
-        return subprocess.run(["git", "-C", str(RESULTS.parent.parent), *args], capture_output=True, text=True,
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
                               check=True).stdout.strip()
     try:
         commit = git("rev-parse", "--short", "HEAD")

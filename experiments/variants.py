@@ -460,7 +460,7 @@ def drops_of(results):
 
 def reused_notes(reused):
     """One note per reused run: which row and seed, its folder, and the command that trained it."""
-    root = report.RESULTS.parent.parent   # a record of the repository's is named relative to it
+    root = report.REPO   # a record of the repository's is named relative to it
     folders = [pathlib.Path(r["run_dir"]) for _, _, r in reused]
     folders = [path.relative_to(root) if path.is_relative_to(root) else path for path in folders]
     return [f"{name}, seed {seed}: reused the finished run {path} (same net, data, recipe and seed), "
@@ -544,9 +544,8 @@ def run_full_scale(spec):
         return 0
     if not pathlib.Path(FLAGS.imagenet_dir).is_dir():
         raise UserError(f"--imagenet_dir={FLAGS.imagenet_dir} is not a folder; point it at ILSVRC-2012")
-    repo = report.RESULTS.parent.parent   # the commands are written from the repository's root
-    for command in commands:
-        code = subprocess.run([sys.executable, *command[1:]], cwd=repo).returncode
+    for command in commands:   # written to run from the repository's root
+        code = subprocess.run([sys.executable, *command[1:]], cwd=report.REPO).returncode
         if code:
             raise UserError(f"{' '.join(command)} ended with exit code {code} (its error is above); the runs "
                             "before it are kept and rerunning this command resumes")

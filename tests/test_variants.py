@@ -62,7 +62,7 @@ def test_a_recorded_run_is_reused_for_its_results_but_not_where_its_weights_are_
     assert reused["run_dir"] == str(record) and reused["test_top1_error"] == 0.25 and reused["reused"]
     assert variants.epoch_curve(reused, "train_top1_error") == [0.5]
     assert variants.finished_run(elsewhere, needs_weights=True) is None
-    monkeypatch.setattr(variants.report, "RESULTS", tmp_path / "repo" / "experiments" / "results")
+    monkeypatch.setattr(variants.report, "REPO", tmp_path / "repo")
     inside = {"run_dir": str(tmp_path / "repo" / "experiments" / "results" / "runs" / "ab"), "made_by": "y"}
     assert "reused the finished run experiments/results/runs/ab (" in variants.reused_notes([("a", 0, inside)])[0]
     outside = {**reused, "run_dir": str(run_dir)}
@@ -83,7 +83,7 @@ def test_a_run_names_the_commit_of_the_code_that_made_it(tmp_path, monkeypatch):
     changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "*.py"],
                              capture_output=True, text=True).stdout.strip()
     assert report.code_version().endswith(" + changes") == bool(changed)
-    monkeypatch.setattr(report, "RESULTS", tmp_path / "not-a-checkout" / "results")
+    monkeypatch.setattr(report, "REPO", tmp_path / "not-a-checkout")
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     assert report.code_version() is None
 

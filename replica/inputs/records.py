@@ -131,5 +131,3 @@ def class_list(manifest):
     if manifest:
         return list(manifest["classes"])
     return list(ilsvrc.class_table())
-
-
