@@ -54,6 +54,13 @@ def test_tf_config():
         distributed.tf_config_for("127.0.0.1:1", 3)
 
 
+@pytest.mark.parametrize("value", ["{\"cluster\": ", "[\"127.0.0.1:1\"]"])
+def test_a_malformed_tf_config_is_one_line_saying_how_to_set_it(monkeypatch, value):
+    monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(replica.errors.UserError, match="TF_CONFIG is not a JSON object.*--worker_hosts"):
+        distributed.cluster_size()
+
+
 def test_two_workers_equal_one_process_on_the_global_batch(tmp_path, op_determinism):
     hosts = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
     results = finish(start_workers(tmp_path / "workers", hosts, "--max_steps=3", "--epochs=1"))

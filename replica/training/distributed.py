@@ -30,10 +30,23 @@ def tf_config_for(worker_hosts, task_index):
     return json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": task_index}})
 
 
+def tf_config():
+    """TF_CONFIG as a dict ({} when unset); one that is not a JSON object is a UserError saying how to set it."""
+    text = os.environ.get("TF_CONFIG", "") or "{}"
+    try:
+        config = json.loads(text)
+    except ValueError as e:
+        config = e
+    if not isinstance(config, dict):
+        raise UserError(f"TF_CONFIG is not a JSON object ({str(config)[:80]}); set it as "
+                        '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}} '
+                        "or pass --worker_hosts and --task_index instead") from None
+    return config
+
+
 def cluster_size():
     """How many workers TF_CONFIG names (1 without TF_CONFIG)."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    return len(config.get("cluster", {}).get("worker", [])) or 1
+    return len(tf_config().get("cluster", {}).get("worker", [])) or 1
 
 
 def bound_cluster_start_up(timeout_seconds):
@@ -88,7 +101,7 @@ class Watchdog:
 def join(timeout_seconds=60):
     """Create this process's Workers and check that every peer answers, within `timeout_seconds`: past it the
     process ends with a one-line error (and a non-zero exit) instead of hanging."""
-    index = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("task", {}).get("index", 0)
+    index = tf_config().get("task", {}).get("index", 0)
     message = (f"worker {index} could not reach its peers within {timeout_seconds} s; start every worker named in "
                "TF_CONFIG (or --worker_hosts) and check their host:port addresses")
     bound_cluster_start_up(timeout_seconds)
