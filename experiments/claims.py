@@ -120,10 +120,7 @@ def load():
     """The claims recorded so far ({} before the first); a damaged file is one line saying how to get it back."""
     if not CLAIMS_FILE.is_file():
         return {}
-    try:
-        return json.loads(CLAIMS_FILE.read_text())
-    except ValueError as e:
-        raise UserError(f"{CLAIMS_FILE} is damaged ({e}); git checkout -- {CLAIMS_FILE} restores it") from None
+    return files.read_json(CLAIMS_FILE, UserError, f"git checkout -- {CLAIMS_FILE} restores it")
 
 
 def percent(value):

@@ -1,6 +1,8 @@
 """Files written whole or not at all: the content goes to a temporary file beside its path, which a rename then puts
-in place, so a kill or a full disk never leaves half a file under the path (run files, caches, manifests, records).
+in place, so a kill or a full disk never leaves half a file under the path (run files, caches, manifests, records);
+and the one way to read back a JSON file that a fault outside the replica may have damaged.
 """
+import json
 import os
 import pathlib
 
@@ -20,6 +22,15 @@ def write_whole(path, save):
 
 def write_text_whole(path, text):
     write_whole(path, lambda tmp: tmp.write_text(text))
+
+
+def read_json(path, error, remedy):
+    """The JSON in `path`; a file that cannot be read or parsed (damaged outside the replica: every writer here
+    replaces its file whole) raises `error` naming it, with `remedy`, what to do: one line, the files beside it kept."""
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise error(f"{path} is not readable ({getattr(e, 'strerror', None) or e}); {remedy}") from None
 
 
 def remove_leftovers(folder):

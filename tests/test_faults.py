@@ -186,6 +186,19 @@ def test_class_names_come_from_any_copy_of_batches_meta_and_a_damaged_one_is_nam
         cifar10.cifar10_class_names(folder)
 
 
+def test_a_damaged_claims_file_or_shard_manifest_is_one_line_saying_how_to_restore_it(tmp_path, monkeypatch):
+    from experiments import claims
+    from replica.inputs import records
+    damaged = tmp_path / "claims.json"
+    damaged.write_text('{"dropout": {"verdict": ')   # cut short
+    monkeypatch.setattr(claims, "CLAIMS_FILE", damaged)
+    with pytest.raises(replica.errors.UserError, match=f"{damaged} is not readable .*; git checkout -- {damaged}"):
+        claims.load()
+    (tmp_path / records.MANIFEST).write_bytes(b"\x00" * 64)
+    with pytest.raises(records.ShardError, match="manifest.json is not readable .*; rerun python -m replica.inputs.pre"):
+        records.manifest_of(tmp_path)
+
+
 # --- damaged checkpoints ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_run(small_data, tmp_path_factory):

@@ -16,7 +16,6 @@ seeded shuffle buffer; crops, mirrors and PCA noise are functions of (seed, epoc
 sets, so a resumed run (which skips the positions already trained) reproduces an uninterrupted one.
 """
 import dataclasses
-import json
 import pathlib
 import re
 
@@ -24,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from replica.inputs import ilsvrc
-from replica import paper
+from replica import files, paper
 from replica.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -120,10 +119,7 @@ def manifest_of(root):
     path = pathlib.Path(root) / MANIFEST
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise ShardError(f"{path} is damaged; rerun python -m replica.inputs.prepare to rewrite it") from None
+    return files.read_json(path, ShardError, "rerun python -m replica.inputs.prepare to rewrite it")
 
 
 def class_list(manifest):

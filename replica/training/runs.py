@@ -120,12 +120,8 @@ def read_config(run_dir):
 
 
 def read_json(path, remedy):
-    """The JSON in `path`; a file that cannot be read or parsed (damaged outside the replica: every writer here
-    replaces its file whole) is a RunError naming it, with `remedy`, what to do."""
-    try:
-        return json.loads(pathlib.Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise RunError(f"{path} is not readable ({getattr(e, 'strerror', None) or e}); {remedy}") from None
+    """A run file's JSON (replica.files.read_json); a damaged one is a RunError saying what to do."""
+    return files.read_json(path, RunError, remedy)
 
 
 def write_json_atomically(path, obj):
