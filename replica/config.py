@@ -7,6 +7,7 @@ any work starts. A field left None takes a default that depends on another setti
 positive bias and epochs: `replica.choices.DATASETS`; the towers of a checkpoint being evaluated).
 """
 import dataclasses
+import math
 
 from replica import choices, paper
 from replica.errors import UserError
@@ -159,11 +160,11 @@ def problems(config):
         (all(str(e).isdigit() and int(e) > 0 for e in r.lr_drop_epochs),
          f"--lr_drop_epochs={','.join(map(str, r.lr_drop_epochs))} must list epochs, e.g. 20,30"),
         (0 <= r.momentum < 1, f"--momentum={r.momentum:g} must be in [0, 1)"),
-        (r.weight_decay >= 0, f"--weight_decay={r.weight_decay:g} must be 0 or positive"),
+        (0 <= r.weight_decay < math.inf, f"--weight_decay={r.weight_decay:g} must be 0 or a positive number"),
         (r.epochs is None or r.epochs >= 1, f"--epochs={r.epochs} must be at least 1"),
         (r.lr_patience >= 1, f"--lr_patience={r.lr_patience} must be at least 1"),
         (r.lr_drops >= 0, f"--lr_drops={r.lr_drops} must be 0 or positive"),
-        (r.lr_drop_factor > 1, f"--lr_drop_factor={r.lr_drop_factor:g} must be above 1"),
+        (1 < r.lr_drop_factor < math.inf, f"--lr_drop_factor={r.lr_drop_factor:g} must be a number above 1"),
         (r.max_steps >= 0, f"--max_steps={r.max_steps} must be 0 (no limit) or positive"),
         (run.eval_limit >= 0, f"--eval_limit={run.eval_limit} must be 0 (all) or positive"),
         (run.workers >= 1, f"--workers={run.workers} must be at least 1"),
@@ -185,5 +186,5 @@ def problems(config):
     ]
     for name, value in (("batch_size", r.batch_size), ("learning_rate", r.learning_rate),
                         ("checkpoint_every", run.checkpoint_every), ("log_every", run.log_every)):
-        checks.append((value > 0, f"--{name}={value} must be positive"))
+        checks.append((0 < value < math.inf, f"--{name}={value} must be a positive number"))
     return [message for ok, message in checks if not ok]
