@@ -31,25 +31,43 @@ flags.DEFINE_integer("steps", 5, "Timed steps per repeat.", lower_bound=1)
 flags.DEFINE_integer("warmup", 2, "Untimed steps before timing (compilation, allocation).", lower_bound=0)
 flags.DEFINE_integer("repeats", 3, "Repeats of the timed steps.", lower_bound=1)
 flags.DEFINE_enum("data", "synthetic", ["synthetic", *choices.DATASETS], "Input.")
+
 flags.DEFINE_string("data_dir", None, "Data folder for --data (cifar10: unset = the shipped slice).")
 flags.DEFINE_bool("jit", False, "Compile the step with XLA (jit_compile=True).")
 flags.DEFINE_enum("precision", "float32", choices.PRECISIONS,
                   "Arithmetic of the nets (weights float32; replica.net.precision).")
 flags.DEFINE_bool("inference", True, "Also time inference at batch 1 and 128, and 10-crop evaluation.")
 flags.DEFINE_bool("sweep", False, "Batch sizes 32..256 for the three nets (+ grouped and one-device towers).")
-flags.DEFINE_integer("compare_layouts", 0, "Time the two towers on two devices and on one device this many times "
-                     "each, alternating, each run in its own process; print the paired ratios.")
+flags.DEFINE_integer("compare_layouts", 0, lower_bound=0,
+                     help="Time the two towers on two devices and on one device this many times each, alternating, "
+                     "each run in its own process; print the paired ratios.")
 flags.DEFINE_bool("device_time", True, "Also profile two training steps: each device's busy time and the fraction "
                   "of the step it waited (replica.perf.profiling).")
-flags.DEFINE_integer("profile_ops", 0, "Also profile two training steps op by op and print the N costliest ops (ms per "
-                     "step, device, node, op type) and the total per op type; 0: off. Ops running side by side share "
-                     "the cores: for times that add up to the step, run with TF_NUM_INTEROP_THREADS=1.")
-flags.DEFINE_integer("cores_per_device", 0, "CPU only: simulate devices of this many cores each (0: a single "
-                     "device gets every core, two logical devices share them). --towers=1 --cores_per_device=1 is "
-                     "the one-GPU net on one device of the same size as each of the towers' two.")
+flags.DEFINE_integer("profile_ops", 0, lower_bound=0,
+                     help="Also profile two training steps op by op and print the N costliest ops (ms per step, "
+                     "device, node, op type) and the total per op type; 0: off. Ops running side by side share the "
+                     "cores: for times that add up to the step, run with TF_NUM_INTEROP_THREADS=1.")
+flags.DEFINE_integer("cores_per_device", 0, lower_bound=0,
+                     help="CPU only: simulate devices of this many cores each (0: a single device gets every core, "
+                     "two logical devices share them). --towers=1 --cores_per_device=1 is the one-GPU net on one "
+                     "device of the same size as each of the towers' two.")
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
-flags.DEFINE_integer("matmul_size", 4096, "n of the reference n^3 matmul (a smaller one runs below the machine's "
-                     "rate: only for a quick run that checks the script).")
+errors.writable_file_flag("json")
+flags.DEFINE_integer("matmul_size", 4096, lower_bound=1,
+                     help="n of the reference n^3 matmul (a smaller one runs below the machine's rate: only for a "
+                     "quick run that checks the script).")
+
+
+def input_sizes(data):
+    """The input sizes the nets take on `data` (synthetic data: any data set's)."""
+    return sorted({size for name, spec in choices.DATASETS.items() if data in ("synthetic", name)
+                   for size in spec["input_sizes"]})
+
+
+flags.register_multi_flags_validator(
+    ["input_size", "data"], lambda f: f["input_size"] is None or f["input_size"] in input_sizes(f["data"]),
+    "--input_size does not fit --data: " + "; ".join(f"{' or '.join(map(str, spec['input_sizes']))} for {name}"
+                                                     for name, spec in choices.DATASETS.items()))
 
 
 def matmul_reference(devices, n=4096, dtype="float32"):
@@ -258,7 +276,8 @@ def run_in_process(towers, gpus, batch, device_time=False):
     subprocess.run([sys.executable, __file__, f"--towers={towers}", f"--gpus={gpus}", f"--batch_size={batch}",
                     f"--input_size={FLAGS.input_size or 227}", f"--steps={FLAGS.steps}",
                     f"--repeats={FLAGS.repeats}", f"--warmup={FLAGS.warmup}", f"--precision={FLAGS.precision}",
-                    "--noinference", f"--device_time={device_time}", f"--json={out}"], check=True, stdout=subprocess.DEVNULL)
+                    "--noinference", f"--device_time={device_time}", f"--json={out}"],
+                   check=True, stdout=subprocess.DEVNULL)
     row = json.loads(out.read_text())
     print({k: row[k] for k in ("towers", "gpus", "batch_size", "images_per_second", "roofline_fraction")},
           flush=True)

@@ -18,26 +18,37 @@ class UserError(Exception):
     """Bad input or a fault the user can act on; the message is one line that says what to do."""
 
 
-def writable_folder_flag(name):
-    """Refuse `--name` when the flags are parsed, unless it names a folder this process can write into or make
-    (a folder can be made in its nearest existing ancestor): not after hours of work."""
+def can_become_folder(path):
+    """Whether this process can write into `path` or make it (a folder can be made in its nearest existing ancestor)."""
     import os
     import pathlib
     import tempfile
-    from absl import flags
+    existing = pathlib.Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing))   # a real write: root's os.access says yes to /proc too
+        return True
+    except OSError:
+        return False
 
-    def can_become_folder(path):
-        if path is None:
-            return True
-        existing = pathlib.Path(path).absolute()
-        while not existing.exists():
-            existing = existing.parent
-        try:
-            os.rmdir(tempfile.mkdtemp(dir=existing))   # a real write: root's os.access says yes to /proc too
-            return True
-        except OSError:
-            return False
-    flags.register_validator(name, can_become_folder, "not a folder this process can write to")
+
+def writable_folder_flag(name):
+    """Refuse `--name` when the flags are parsed, unless it names a folder this process can write into or make: not
+    after hours of work."""
+    from absl import flags
+    flags.register_validator(name, lambda path: path is None or can_become_folder(path),
+                             "not a folder this process can write to")
+
+
+def writable_file_flag(name):
+    """Refuse `--name` when the flags are parsed, unless it names a file in a folder this process can write into or
+    make."""
+    import pathlib
+    from absl import flags
+    flags.register_validator(name, lambda path: path is None or (not pathlib.Path(path).is_dir()
+                                                                 and can_become_folder(pathlib.Path(path).parent)),
+                             "not a file this process can write")
 
 
 def exits_2_on_user_error(main):

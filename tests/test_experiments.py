@@ -98,6 +98,12 @@ def test_every_command_line_ends_bad_input_in_one_line():
     ("towers_comparison.py --out_dir=/proc/no-folder-here",
      "flag --out_dir=/proc/no-folder-here: not a folder this process can write to"),
     ("benchmark.py --towers=5", "flag --towers=5: value should be one of <2|1|merged|grouped>"),
+    ("benchmark.py --input_size=100", "flags input_size=100, data=synthetic: --input_size does not fit --data: "
+                                      "32 or 24 for cifar10; 227 or 224 for imagenet_folder"),
+    ("benchmark.py --data=cifar10 --input_size=227", "flags input_size=227, data=cifar10: --input_size does not fit"),
+    ("benchmark.py --json=/proc/no-folder-here/row.json",
+     "flag --json=/proc/no-folder-here/row.json: not a file this process can write"),
+    ("benchmark.py --cores_per_device=-1", "flag --cores_per_device=-1: -1 is not a non-negative integer"),
     ("lrn.py --scale=full --imagenet_dir=/nonexistent", "--imagenet_dir=/nonexistent is not a folder"),
     ("device_check.py --gpus=0,1 --steps=3", "--gpus, --steps: the check chooses its own devices"),
     pytest.param("conv1_kernels.py --run_dirs=/nonexistent", "/nonexistent does not exist: pass a run folder",
