@@ -42,8 +42,10 @@ flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
 flags.DEFINE_enum("step_precision", "float32", choices.PRECISIONS, "The step trials' precision (replica.net.precision).")
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.", lower_bound=1)
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.", lower_bound=1)
-flags.DEFINE_integer("matmul_size", None, "The onednn trial's benchmark.py --matmul_size (default: benchmark.py's).")
-flags.DEFINE_integer("intra_op_threads", 0, "Threads per op for the op trials (0: every core).")
+flags.DEFINE_integer("matmul_size", None, lower_bound=1,
+                     help="The onednn trial's benchmark.py --matmul_size (default: benchmark.py's).")
+flags.DEFINE_integer("intra_op_threads", 0, lower_bound=0,
+                     help="Threads per op for the op trials (0: every core).")
 
 
 # ---- the alternatives (what the replica did before, or tried and did not keep) ----

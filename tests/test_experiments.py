@@ -106,6 +106,8 @@ def test_every_command_line_ends_bad_input_in_one_line():
     ("benchmark.py --cores_per_device=-1", "flag --cores_per_device=-1: -1 is not a non-negative integer"),
     ("lrn.py --scale=full --imagenet_dir=/nonexistent", "--imagenet_dir=/nonexistent is not a folder"),
     ("device_check.py --gpus=0,1 --steps=3", "--gpus, --steps: the check chooses its own devices"),
+    ("input_speed.py --prepared_dir=/nonexistent", "--prepared_dir=/nonexistent is not a folder: prepare one"),
+    ("speed_trials.py --intra_op_threads=-1", "flag --intra_op_threads=-1: -1 is not a non-negative integer"),
     pytest.param("conv1_kernels.py --run_dirs=/nonexistent", "/nonexistent does not exist: pass a run folder",
                  marks=pytest.mark.slow),
     pytest.param("input_speed.py --quick --data_dir=/nonexistent", "/nonexistent has no train/ folder",
