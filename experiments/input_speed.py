@@ -182,7 +182,8 @@ def main(argv):
     del argv
     if FLAGS.prepared_dir and not os.path.isdir(FLAGS.prepared_dir):
         raise errors.UserError(f"--prepared_dir={FLAGS.prepared_dir} is not a folder: prepare one with python -m "
-                               "replica.inputs.prepare, or leave the flag out to prepare --data_dir into a scratch folder")
+                               "replica.inputs.prepare, or leave the flag out to prepare --data_dir into a scratch "
+                               "folder")
     from replica.inputs import input_pipeline, prepare
     data_dir = str(report.quick_image_folder(FLAGS.data_dir)) if FLAGS.quick else FLAGS.data_dir
     prepared = FLAGS.prepared_dir
