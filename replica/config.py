@@ -97,8 +97,13 @@ def field_names():
     return {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 
+def setting(name):
+    """The dataclasses.Field of the setting `name`: its type and its default."""
+    return {f.name: f for cls in SECTIONS.values() for f in dataclasses.fields(cls)}[name]
+
+
 def default_of(name):
-    return {f.name: f.default for cls in SECTIONS.values() for f in dataclasses.fields(cls)}[name]
+    return setting(name).default
 
 
 def from_values(values):
