@@ -28,8 +28,9 @@ the validation split the curves are read on (2,000 of them each epoch), test err
   other work, took 23 and 34 min (`wall_seconds` in their results.json).
 
 ARCHITECTURE (two towers vs the one-GPU net vs the merged net, paper 3.2; LRN, 3.3; overlapping pooling, 3.4;
-removing conv3 or conv4, 7; and Fig. 4's retrieval, 6.1, on the two towers' trained runs): 10,000 CIFAR-10 training images for 30 epochs (300,000 images seen, 2,340 steps),
-the same 5,000 held out for validation, test error on the 10,000 test images.
+removing conv3 or conv4, 7; and Fig. 4's retrieval, 6.1, on the two towers' trained runs): 10,000 CIFAR-10
+training images for 30 epochs (300,000 images seen, 2,340 steps), the same 5,000 held out for validation, test error
+on the 10,000 test images.
 
 - Why this size: these claims are about nets trained to the end of their schedule. The largest subset whose
   comparisons fit the budget: a run costs ~15 min in mixed bfloat16, a claim's variant 3 runs (45 min), and the

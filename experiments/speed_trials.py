@@ -35,11 +35,13 @@ flags.DEFINE_enum("trial", "all", ["update", "fc_input_gradient", "lrn", "lrn_ca
                                    "exchange_gradient", "lrn_bound", "lrn_band", "conv1_kernel_gradient",
                                    "bias_gradient", "onednn", "all"],
                   "Which trial.")
-flags.DEFINE_enum("towers", "1", ["1", "2"], "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
+flags.DEFINE_enum("towers", "1", ["1", "2"],
+                  "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
                     "towers on one device).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
-flags.DEFINE_enum("step_precision", "float32", choices.PRECISIONS, "The step trials' precision (replica.net.precision).")
+flags.DEFINE_enum("step_precision", "float32", choices.PRECISIONS,
+                  "The step trials' precision (replica.net.precision).")
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.", lower_bound=1)
 flags.DEFINE_integer("steps", 3, "Steps per variant per round.", lower_bound=1)
 flags.DEFINE_integer("matmul_size", None, lower_bound=1,

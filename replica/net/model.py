@@ -68,9 +68,9 @@ def design_for(towers, lrn_groups=None):
 
 def orders_gradients(devices):
     """Whether each layer after conv1 computes its input gradient before its kernel gradient
-    (`speed_forms.convolve_input_gradient_first`): when the towers sit on two devices, whose exchanges wait for it. On one
-    device the order costs time: python experiments/speed_trials.py --trial=gradient_order (experiments/README.md,
-    speed)."""
+    (`speed_forms.convolve_input_gradient_first`): when the towers sit on two devices, whose exchanges wait for it.
+    On one device the order costs time: python experiments/speed_trials.py --trial=gradient_order
+    (experiments/README.md, speed)."""
     return devices is not None and len(set(devices)) > 1
 
 

@@ -1,1 +1,2 @@
-"""Training with the paper's recipe: the loop, the optimizer, the schedule, checkpoints and run folders, several workers, evaluation."""
+"""Training with the paper's recipe: the loop, the optimizer, the schedule, checkpoints and run folders, several
+workers, evaluation."""

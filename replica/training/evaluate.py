@@ -26,8 +26,8 @@ def make_predict(model):
 
 def evaluate(model, data, batch_size=128, ten_crop=False, limit=None, predict=None, split="eval", label_map=None):
     """{"top1_error", "top5_error", "images"} over a split of the data set ("eval", or "val": the held-out
-    validation split; its first `limit` images, 0 or None: all), fractions in [0, 1]. label_map: the net's output index of each of the data's labels (a
-    1,000-class net on a folder of some ILSVRC classes), or None."""
+    validation split; its first `limit` images, 0 or None: all), fractions in [0, 1]. label_map: the net's output
+    index of each of the data's labels (a 1,000-class net on a folder of some ILSVRC classes), or None."""
     predict = predict or make_predict(model)
     top1 = top5 = count = 0
     for images, labels in data.eval_batches(batch_size, ten_crop=ten_crop, limit=limit, split=split):
