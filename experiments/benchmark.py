@@ -20,12 +20,12 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
-from replica import choices, errors  # noqa: E402
+from replica import choices, errors, paper  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("towers", "2", choices.TOWERS, "2, 1, merged or grouped.")
 flags.DEFINE_string("gpus", None, "Device indices (default 0,1 for two towers, 0 otherwise).")
-flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
+flags.DEFINE_integer("batch_size", paper.BATCH_SIZE, "Images per step.", lower_bound=1)
 flags.DEFINE_integer("input_size", None, "227 (default), 224, or 32 (default for --data=cifar10).")
 flags.DEFINE_integer("steps", 5, "Timed steps per repeat.", lower_bound=1)
 flags.DEFINE_integer("warmup", 2, "Untimed steps before timing (compilation, allocation).", lower_bound=0)

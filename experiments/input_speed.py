@@ -20,7 +20,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
-from replica import errors  # noqa: E402
+from replica import errors, paper  # noqa: E402
 
 from experiments import report  # noqa: E402  (defines --out_dir)
 
@@ -34,7 +34,7 @@ FLAGS = flags.FLAGS
 GPU_RATES = {"one P100 (tf_cnn_benchmarks, AlexNet)": 2987, "a current GPU": 10000}
 
 
-def images_per_second(data, cores, images, batch_size=128):
+def images_per_second(data, cores, images, batch_size=paper.BATCH_SIZE):
     """Drain `images` training images from `data` on `cores` threads; images/s of the timed part."""
     import tensorflow as tf
     options = tf.data.Options()
@@ -96,7 +96,7 @@ def stage_rates(data, images=2560):
     return rates
 
 
-def finishing_rate(data, batch_size=128, calls=10):
+def finishing_rate(data, batch_size=paper.BATCH_SIZE, calls=10):
     """Images/s of `network_input` (the step's first pass: the uint8 photos' windows, mirrored, to float, minus
     the mean windows, plus the colour shifts) on batches of `batch_size`, on this machine's CPU as a device."""
     import tensorflow as tf

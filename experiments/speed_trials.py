@@ -26,7 +26,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
-from replica import choices, errors  # noqa: E402
+from replica import choices, errors, paper  # noqa: E402
 
 from experiments import report  # noqa: E402  (defines --out_dir)
 
@@ -39,7 +39,7 @@ flags.DEFINE_enum("towers", "1", ["1", "2"],
                   "The net of the step trials: 1 (one device) or 2 (two towers, two devices).")
 flags.DEFINE_string("gpus", None, "The devices of the towers (default 0,1 for --towers=2, else 0; 0 puts both "
                     "towers on one device).")
-flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
+flags.DEFINE_integer("batch_size", paper.BATCH_SIZE, "Images per step.", lower_bound=1)
 flags.DEFINE_enum("step_precision", "float32", choices.PRECISIONS,
                   "The step trials' precision (replica.net.precision).")
 flags.DEFINE_integer("rounds", 6, "Alternating rounds of the step trials.", lower_bound=1)

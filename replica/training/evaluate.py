@@ -2,6 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
+from replica.training.recipe import TrainConfig
+
 
 def batch_errors(logits_or_probs, labels):
     """(top-1 errors, top-5 errors) counted over a batch."""
@@ -24,7 +26,8 @@ def make_predict(model):
     return predict
 
 
-def evaluate(model, data, batch_size=128, ten_crop=False, limit=None, predict=None, split="eval", label_map=None):
+def evaluate(model, data, batch_size=TrainConfig.eval_batch_size, ten_crop=False, limit=None, predict=None,
+             split="eval", label_map=None):
     """{"top1_error", "top5_error", "images"} over a split of the data set ("eval", or "val": the held-out
     validation split; its first `limit` images, 0 or None: all), fractions in [0, 1]. label_map: the net's output
     index of each of the data's labels (a 1,000-class net on a folder of some ILSVRC classes), or None."""

@@ -38,7 +38,7 @@ class TrainConfig:
     checkpoint_every: int = 500         # steps; a checkpoint is also written at each epoch's end
     keep_checkpoints: int = 3
     log_every: int = 20                 # steps between progress lines and TensorBoard points
-    eval_batch_size: int = 128
+    eval_batch_size: int = 128          # ours: images per evaluation step (evaluate.evaluate's default too)
     eval_limit: int = 0                 # ours: evaluate on at most this many images each epoch (0: all)
     final_ten_crop: bool = True
 
