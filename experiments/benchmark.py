@@ -311,7 +311,7 @@ def compare_layouts(pairs):
 
 def sweep():
     from experiments import report
-    input_size = FLAGS.input_size or 227
+    input_size = FLAGS.input_size or paper.INPUT_SIZE
     nets = [("2", "0,1"), ("2", "0"), ("1", "0"), ("merged", "0")]
     configs = [(t, g, b) for t, g in nets for b in (32, 64, 128, 256)] + [("grouped", "0", 128)]
     rows = [run_in_process(towers, gpus, batch) for towers, gpus, batch in configs]
@@ -355,7 +355,8 @@ def main(argv):
     reference = matmul_reference(towers_devices, n=FLAGS.matmul_size, dtype=compute)
     print(f"{compute} matmul: {reference():.1f} GFLOP/s", flush=True)
     data = None
-    input_size = FLAGS.input_size or (32 if FLAGS.data == "cifar10" else 227)
+    dataset = "imagenet_folder" if FLAGS.data == "synthetic" else FLAGS.data
+    input_size = FLAGS.input_size or choices.dataset_default(dataset, "input_size")
     if FLAGS.data != "synthetic":
         data = input_pipeline.load_data(FLAGS.data, FLAGS.data_dir, input_size=input_size, cache_decoded=True)
     row = benchmark(towers_value(FLAGS.towers), default_gpus(FLAGS.towers), FLAGS.batch_size, input_size, reference,

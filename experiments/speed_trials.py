@@ -177,8 +177,9 @@ def time_op(function, calls=15):
 def step_arguments():
     """One batch of synthetic 227x227 images and labels, a step number and a learning rate: a step's arguments."""
     import tensorflow as tf
-    return (tf.random.normal([FLAGS.batch_size, 227, 227, 3], stddev=50.0),
-            tf.random.uniform([FLAGS.batch_size], maxval=1000, dtype=tf.int64), tf.constant(0, tf.int64),
+    size = paper.INPUT_SIZE
+    return (tf.random.normal([FLAGS.batch_size, size, size, 3], stddev=50.0),
+            tf.random.uniform([FLAGS.batch_size], maxval=paper.NUM_CLASSES, dtype=tf.int64), tf.constant(0, tf.int64),
             tf.constant(1e-5))
 
 

@@ -14,7 +14,7 @@ DROPPABLE_LAYERS = ("conv3", "conv4")   # paper 7: removing a middle conv layer 
 # deviations: CIFAR-10's 32x32 geometry, Caffe's positive bias 0.1 where the paper's 1 diverges, 10 epochs).
 DATASETS = {
     "cifar10": {"input_sizes": (32, 24), "input_size": 32, "positive_bias": 0.1, "epochs": 10},
-    "imagenet_folder": {"input_sizes": (paper.INPUT_SIZE, 224), "input_size": paper.INPUT_SIZE,
+    "imagenet_folder": {"input_sizes": (paper.INPUT_SIZE, paper.STATED_INPUT_SIZE), "input_size": paper.INPUT_SIZE,
                         "positive_bias": paper.POSITIVE_BIAS, "epochs": paper.EPOCHS},
 }
 

@@ -146,15 +146,17 @@ def problems(config):
     towers = n.towers or "2"
     gpus_problem = (choices.gpus_problem(towers, run.gpus) if run.gpus and run.gpus.strip() and towers in choices.TOWERS
                     else None)
+    input_sizes = [size for name, spec in choices.DATASETS.items() if run.summary or name == d.dataset
+                   for size in spec["input_sizes"]]   # --summary describes the net on any data set's input
     checks = [
         (towers in choices.TOWERS, f"--towers={towers} is not one of {', '.join(choices.TOWERS)}"),
         (n.precision in choices.PRECISIONS, f"--precision={n.precision} is not one of {', '.join(choices.PRECISIONS)}"),
         (run.gpus is None or run.gpus.strip() != "", "--gpus is empty: name one device index per tower, e.g. --gpus=0,1"),
         (gpus_problem is None, gpus_problem),
         (run.gpu_memory_mb is None or run.gpu_memory_mb > 0, f"--gpu_memory_mb={run.gpu_memory_mb} must be positive"),
-        (n.input_size is None or n.input_size in choices.DATASETS[d.dataset]["input_sizes"],
+        (n.input_size is None or n.input_size in input_sizes,
          f"--input_size={n.input_size} does not fit --dataset={d.dataset}: use one of "
-         f"{', '.join(map(str, choices.DATASETS[d.dataset]['input_sizes']))}"),
+         f"{', '.join(map(str, input_sizes))}"),
         (n.num_classes is None or n.num_classes >= 2, f"--num_classes={n.num_classes} must be at least 2"),
         (0 <= n.dropout < 1, f"--dropout={n.dropout:g} must be in [0, 1)"),
         (n.positive_bias is None or abs(n.positive_bias) < 1e3, f"--positive_bias={n.positive_bias} is not a bias"),

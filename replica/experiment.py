@@ -8,7 +8,7 @@ import dataclasses
 
 from absl import logging
 
-from replica import choices
+from replica import choices, paper
 from replica.training import runs
 from replica import config as config_lib
 from replica.errors import UserError
@@ -57,8 +57,8 @@ def print_summary(config, devices):
     import replica
     from replica.net import precision
     towers = choices.towers_value(config.net.towers)
-    model = replica.build_model(towers, num_classes=config.net.num_classes or 1000, devices=devices,
-                                input_size=config.net.input_size or 227, **model_options(config))
+    model = replica.build_model(towers, num_classes=config.net.num_classes or paper.NUM_CLASSES, devices=devices,
+                                input_size=config.net.input_size or paper.INPUT_SIZE, **model_options(config))
     print(f"AlexNet, --towers={config.net.towers}, input {model.geometry.input_size}x{model.geometry.input_size}x3, "
           f"devices {devices}, precision {precision.in_force(config.net.precision)}")
     print(replica.format_table(replica.layer_table(model), towers))

@@ -8,6 +8,7 @@ import dataclasses
 
 # --- PAPER.md 1 (paper 3.2, 3.5, Fig. 2): the two towers -------------------------------------------------------
 INPUT_SIZE = 227                 # PAPER.md 4: 224 + 3 implicit zero pixels, or a 227 crop; both give 55x55.
+STATED_INPUT_SIZE = 224          # the paper's text (3.5), read with INPUT_SIZE - 224 zero pixels past its edge
 CONV1_KERNEL, CONV1_STRIDE = 11, 4
 CONV2_KERNEL = 5
 CONV345_KERNEL = 3

@@ -457,6 +457,7 @@ def test_every_bad_setting_is_named_before_any_work():
     assert config.problems(config.from_values({"towers": "merged", "gpus": "0,1"}))[0].startswith(
         "--towers=merged runs on at most 1 device(s)")
     assert "names a device twice" in config.problems(config.from_values({"gpus": "1,1"}))[0]
+    assert config.problems(config.from_values({"summary": True, "input_size": 224})) == []   # the net at 224 + 3
     assert config.problems(config.Config()) == []
     for name in ("learning_rate", "weight_decay", "lr_drop_factor", "momentum", "dropout", "positive_bias"):
         for value in (math.inf, math.nan):   # absl's float flags take "inf" and "nan"

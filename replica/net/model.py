@@ -29,10 +29,11 @@ class Geometry:
 
 def imagenet_geometry(input_size=paper.INPUT_SIZE):
     """227x227 input, or a 224 crop read with 3 zero pixels past its bottom/right edge (PAPER.md 4)."""
-    if input_size not in (227, 224):
-        raise ValueError(f"the ImageNet geometry takes input_size 227 or 224, not {input_size}")
+    if input_size not in (paper.INPUT_SIZE, paper.STATED_INPUT_SIZE):
+        raise ValueError(f"the ImageNet geometry takes input_size {paper.INPUT_SIZE} or {paper.STATED_INPUT_SIZE}, "
+                         f"not {input_size}")
     return Geometry(input_size, paper.CONV1_KERNEL, paper.CONV1_STRIDE, "valid", "VALID",
-                    input_pad=227 - input_size)
+                    input_pad=paper.INPUT_SIZE - input_size)
 
 
 def small_image_geometry(input_size=32):
