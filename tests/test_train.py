@@ -228,7 +228,8 @@ def test_ctrl_c_during_a_step_checkpoints_that_step_as_taken(small_data, tmp_pat
 
 
 def test_the_plateau_schedule_alone():
-    """Patience 2, two drops: a new best resets the count; the third plateau ends the run (no network needed)."""
+    """Patience 2, two drops: a new best resets the count; the third plateau ends the run (no network needed). The
+    fixed schedule drops after its listed epochs."""
     from replica.training import schedule
     state, events = schedule.PlateauState(0.01), []
     for error in (0.5, 0.4, 0.45, 0.41, 0.39, 0.4, 0.4, 0.4, 0.4):
@@ -236,6 +237,12 @@ def test_the_plateau_schedule_alone():
         events.append(event)
     assert events == [None, None, None, "drop", None, None, "drop", None, "end"]
     assert state.learning_rate == pytest.approx(0.0001) and state.finished and state.best_error == 0.39
+    state, events = schedule.PlateauState(0.01), []
+    for epoch in range(4):   # --lr_drop_epochs=2,3: after the second and third epochs, whatever the error
+        state, event = schedule.after_fixed_epoch(state, epoch, (2, 3), factor=10.0)
+        events.append(event)
+    assert events == [None, "drop", "drop", None] and state.learning_rate == pytest.approx(0.0001)
+    assert state.drops == 2 and not state.finished
 
 
 def test_a_held_out_validation_split_is_what_the_schedule_watches(tmp_path):

@@ -198,7 +198,7 @@ class Trainer:
             steps_per_epoch = self.data.steps_per_epoch(self.config.batch_size)
             if steps_per_epoch < 1:
                 raise DataError(f"{self.data.train_size()} training images make no batch of "
-                                               f"{self.config.batch_size}; lower --batch_size")
+                                f"{self.config.batch_size}; lower --batch_size")
             while not self.is_finished():
                 epoch = int(self.state.epoch.numpy())
                 reached_max_steps = self._train_epoch(epoch, stop_request, speed)
@@ -292,28 +292,26 @@ class Trainer:
         self.save(end_of_epoch=True)
 
     def _schedule(self, val_error, epoch=None):
-        """The plateau schedule (replica.training.schedule) on the state the checkpoint keeps, or, with lr_drop_epochs,
-        the fixed one: the learning rate divided at the end of each of those epochs."""
-        st = self.state
-        if self.config.lr_drop_epochs:
-            if epoch is not None and epoch + 1 in self.config.lr_drop_epochs:
-                st.drops.assign_add(1)
-                st.learning_rate.assign(st.learning_rate / self.config.lr_drop_factor)
-                logging.info("epoch %d ends: learning rate now %.6f (fixed schedule)", epoch + 1,
-                             float(st.learning_rate.numpy()))
-            return
+        """The learning-rate schedule (replica.training.schedule) on the state the checkpoint keeps: the plateau rule,
+        or, with lr_drop_epochs, the fixed one."""
+        st, c = self.state, self.config
         before = schedule.PlateauState(float(st.learning_rate.numpy()), float(st.best_error.numpy()),
                                        int(st.epochs_without_improvement.numpy()), int(st.drops.numpy()),
                                        bool(st.finished.numpy()))
-        after, event = schedule.after_epoch(before, val_error, self.config.lr_patience, self.config.lr_drops,
-                                            self.config.lr_drop_factor)
+        if c.lr_drop_epochs:
+            after, event = (schedule.after_fixed_epoch(before, epoch, c.lr_drop_epochs, c.lr_drop_factor)
+                            if epoch is not None else (before, None))
+        else:
+            after, event = schedule.after_epoch(before, val_error, c.lr_patience, c.lr_drops, c.lr_drop_factor)
         st.learning_rate.assign(after.learning_rate)
         st.best_error.assign(after.best_error)
         st.epochs_without_improvement.assign(after.stale_epochs)
         st.drops.assign(after.drops)
         st.finished.assign(after.finished)
         if event == "drop":
-            logging.info("validation error stopped improving: learning rate now %.6f", after.learning_rate)
+            why = (f"epoch {epoch + 1} ended (fixed schedule)" if c.lr_drop_epochs else
+                   "validation error stopped improving")
+            logging.info("%s: learning rate now %.6f", why, after.learning_rate)
         elif event == "end":
             logging.info("validation error stopped improving after the last drop: the run ends")
 
