@@ -334,6 +334,11 @@ def test_a_run_folder_that_cannot_be_written_is_one_line(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(runs.RunError, match=r"cannot write the run folder .*a-file/run \(Not a directory\); choose"):
         runs.lock(tmp_path / "a-file" / "run")
+    full = tmp_path / "full-disk"
+    full.mkdir()
+    (full / "lock").symlink_to("/dev/full")   # every write: ENOSPC, as on a full disk
+    with pytest.raises(runs.RunError, match=r"run folder .*full-disk \(No space left on device\); free space"):
+        runs.lock(full)
 
 
 def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
@@ -404,6 +409,25 @@ def test_a_full_disk_while_saving_is_one_line_and_loses_nothing(small_data, tmp_
     (tmp_path / "checkpoints" / "ckpt-9_temp").mkdir()   # a killed save's leftovers are cleaned on start
     results = trainer(small_data, tmp_path, epochs=2, checkpoint_every=2).train()
     assert results["steps"] == 8 and not list((tmp_path / "checkpoints").glob("*_temp*"))
+
+
+def test_a_tensorboard_write_that_fails_is_one_line(tmp_path, monkeypatch):
+    """TensorBoard's writer on a disk that is full (its folder cannot be made here; the writes fail through a seam):
+    a CheckpointWriteError saying what to do, not TensorFlow's ResourceExhaustedError traceback."""
+    from replica.training import metrics
+    (tmp_path / "tensorboard").write_text("")   # a file where the writer's folder goes
+    with pytest.raises(checkpoints.CheckpointWriteError, match="could not write TensorBoard's events in .*tensorboard"):
+        metrics.Metrics().open_writer(tmp_path, is_chief=True)
+    log = metrics.Metrics()
+    log.open_writer(tmp_path / "run", is_chief=True)
+
+    def disk_full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "run/tensorboard/events.out.tfevents; No space left on "
+                                               "device\n\tFailed to flush 10 events")
+    monkeypatch.setattr(tf.summary, "scalar", disk_full)
+    with pytest.raises(checkpoints.CheckpointWriteError, match=r"events in .*run/tensorboard \(No space left on "
+                                                               r"device\); free space and rerun the same command"):
+        log.train_point(1, 0, 2.3, 0.9, 0.5, 0.01, 100.0)
 
 
 class Killed(BaseException):

@@ -1,10 +1,13 @@
 """What a run records as it trains: the progress line in the log, history.json's training curve, and the
 TensorBoard scalars and conv1 kernel images (paper Fig. 3) under run_dir/tensorboard."""
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from replica.net import kernels
+from replica.training.checkpoints import CheckpointWriteError
 
 
 def empty_history():
@@ -26,10 +29,28 @@ class Metrics:
     def __init__(self, history=None):
         self.history = history or empty_history()
         self.writer = None
+        self.folder = None
 
     def open_writer(self, run_dir, is_chief):
-        self.writer = (tf.summary.create_file_writer(str(run_dir / "tensorboard")) if is_chief else
-                       tf.summary.create_noop_writer())
+        self.folder = run_dir / "tensorboard"
+        with self.writing():
+            self.writer = (tf.summary.create_file_writer(str(self.folder)) if is_chief else
+                           tf.summary.create_noop_writer())
+
+    @contextlib.contextmanager
+    def writing(self, step=None):
+        """TensorBoard's writer as the default one at `step`; a write that fails (a full disk) is a
+        CheckpointWriteError saying what to do: what was trained since the last checkpoint is lost, nothing before."""
+        try:
+            if step is None:
+                yield
+            else:
+                with self.writer.as_default(step=step):
+                    yield
+        except tf.errors.OpError as e:
+            reason = str(e).splitlines()[0].rsplit("; ", 1)[-1]
+            raise CheckpointWriteError(f"could not write TensorBoard's events in {self.folder} ({reason}); free "
+                                       "space and rerun the same command to resume") from None
 
     def train_point(self, step, epoch, loss, top1, top5, learning_rate, images_per_second):
         logging.info("step %d  epoch %d  loss %.4f  top-1 err %.3f  top-5 err %.3f  lr %.5f  %.1f images/s",
@@ -37,7 +58,7 @@ class Metrics:
         self.history["train"].append({"step": step, "epoch": epoch, "loss": loss, "top1_error": top1,
                                       "top5_error": top5, "learning_rate": learning_rate,
                                       "images_per_second": images_per_second})
-        with self.writer.as_default(step=step):
+        with self.writing(step):
             tf.summary.scalar("train/loss", loss)
             tf.summary.scalar("train/top1_error", top1)
             tf.summary.scalar("train/top5_error", top5)
@@ -54,7 +75,7 @@ class Metrics:
             "train_top1_error": float(np.mean([h["top1_error"] for h in recent])) if recent else None})
         logging.info("epoch %d done: validation top-1 err %.4f  top-5 err %.4f", epoch + 1, val["top1_error"],
                      val["top5_error"])
-        with self.writer.as_default(step=step):
+        with self.writing(step):
             tf.summary.scalar("val/top1_error", val["top1_error"])
             tf.summary.scalar("val/top5_error", val["top5_error"])
             for t, kernel in enumerate(kernels.tower_conv1_kernels(model)):

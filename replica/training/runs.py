@@ -65,7 +65,7 @@ def try_lock(run_dir):
         return None
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(run_dir / "lock", "a+")
+        handle = open(run_dir / "lock", "a+b", buffering=0)
     except OSError as e:
         raise RunError(f"cannot write the run folder {run_dir} ({e.strerror or e}); choose a folder you can write "
                        "to") from None
@@ -73,13 +73,17 @@ def try_lock(run_dir):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
-        holder = handle.read().strip() or "another process"
+        holder = handle.read().decode(errors="replace").strip() or "another process"
         handle.close()
         return holder
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"process {os.getpid()} on {os.uname().nodename}")
-    handle.flush()
+    try:
+        handle.seek(0)
+        handle.write(f"process {os.getpid()} on {os.uname().nodename}".encode())
+        handle.truncate()   # at the end of what was written
+    except OSError as e:   # a full disk: nothing of the run is written yet
+        handle.close()
+        raise RunError(f"cannot write the run folder {run_dir} ({e.strerror or e}); free space there or choose "
+                       "another --run_dir") from None
     _held_locks[key] = handle
     return None
 
