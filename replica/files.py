@@ -33,6 +33,11 @@ def read_json(path, error, remedy):
         raise error(f"{path} is not readable ({getattr(e, 'strerror', None) or e}); {remedy}") from None
 
 
+def failure_reason(error):
+    """What an OSError or a TensorFlow write error says went wrong ("No space left on device"), without its path."""
+    return getattr(error, "strerror", None) or str(error).splitlines()[0].rsplit("; ", 1)[-1]
+
+
 def remove_leftovers(folder):
     """Delete the temporary files that killed writes left in `folder` (one writer at a time: a run folder under its
     lock, prepare's output); return their names."""

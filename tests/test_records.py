@@ -154,6 +154,32 @@ def test_an_interrupted_preparation_continues_shard_by_shard_and_skips_unreadabl
         prepare.verify(out, json.loads((out / "manifest.json").read_text()))
 
 
+def test_a_full_disk_while_preparing_is_one_line_and_keeps_the_shards_written(folder, prepared, tmp_path,
+                                                                              monkeypatch):
+    real_writer = tf.io.TFRecordWriter
+
+    class FullDisk(real_writer):   # the second shard's first record finds the disk full, as TFRecordWriter says it
+        def write(self, record):
+            if "train-00001" in self.path:
+                raise tf.errors.ResourceExhaustedError(None, None, f"{self.path}; No space left on device")
+            super().write(record)
+
+        def __init__(self, path, *args):
+            self.path = path
+            super().__init__(path, *args)
+    monkeypatch.setattr(tf.io, "TFRecordWriter", FullDisk)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match=r"writing .*train-00001-of-00003 failed \(No space left on device\); free "
+                                        r"space in .*out and rerun: the shards already written are kept"):
+        prepare.prepare(folder, out, images_per_shard=8)
+    assert sorted(p.name for p in out.iterdir()) == ["train-00000-of-00003", "train-00000-of-00003.json",
+                                                     "train-00000-of-00003.sums.npz"]
+    kept = (out / "train-00000-of-00003").stat().st_mtime_ns
+    monkeypatch.setattr(tf.io, "TFRecordWriter", real_writer)
+    assert prepare.prepare(folder, out, images_per_shard=8)["counts"] == prepared[1]["counts"]
+    assert (out / "train-00000-of-00003").stat().st_mtime_ns == kept
+
+
 def test_shards_of_one_split_only_are_an_error_naming_the_missing_split(prepared, tmp_path):
     shutil.copy(prepared[0] / "train-00000-of-00003", tmp_path)
     with pytest.raises(UserError, match="no validation shards"):

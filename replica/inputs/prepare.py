@@ -29,7 +29,7 @@ from absl import logging
 
 from replica.inputs import cache, ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
-from replica.files import remove_leftovers, write_text_whole
+from replica.files import failure_reason, remove_leftovers, write_text_whole
 from replica.errors import UserError, run_main, writable_folder_flag
 
 IMAGES_PER_SHARD = 1024
@@ -91,14 +91,14 @@ def write_shard(out, name, files, classes, quality, with_stats):
                 written.add(source)
                 if with_stats:
                     sums.add(image.numpy())
-    except OSError as e:
+        record = {"count": len(written), "skipped": [[n, "could not be decoded"] for n in names if n not in written]}
+        if with_stats:
+            sums.save(out / f"{name}.sums.npz")
+        (out / f"{name}.json").write_text(json.dumps(record))
+    except (OSError, tf.errors.OpError) as e:   # a full disk: TFRecordWriter raises TensorFlow's error
         tmp.unlink(missing_ok=True)
-        raise UserError(f"writing {out / name} failed ({e.strerror or e}); free space in {out} and rerun: the "
-                        "shards already written are kept") from None
-    record = {"count": len(written), "skipped": [[n, "could not be decoded"] for n in names if n not in written]}
-    if with_stats:
-        sums.save(out / f"{name}.sums.npz")
-    (out / f"{name}.json").write_text(json.dumps(record))
+        raise UserError(f"writing {out / name} failed ({failure_reason(e)}); free space in {out} and rerun: "
+                        "the shards already written are kept") from None
     os.replace(tmp, out / name)   # the shard counts as written only from here
     return record
 

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from replica import files
 from replica.net import kernels
 from replica.training.checkpoints import CheckpointWriteError
 
@@ -48,9 +49,9 @@ class Metrics:
                 with self.writer.as_default(step=step):
                     yield
         except tf.errors.OpError as e:
-            reason = str(e).splitlines()[0].rsplit("; ", 1)[-1]
-            raise CheckpointWriteError(f"could not write TensorBoard's events in {self.folder} ({reason}); free "
-                                       "space and rerun the same command to resume") from None
+            raise CheckpointWriteError(f"could not write TensorBoard's events in {self.folder} "
+                                       f"({files.failure_reason(e)}); free space and rerun the same command to "
+                                       "resume") from None
 
     def train_point(self, step, epoch, loss, top1, top5, learning_rate, images_per_second):
         logging.info("step %d  epoch %d  loss %.4f  top-1 err %.3f  top-5 err %.3f  lr %.5f  %.1f images/s",
