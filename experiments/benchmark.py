@@ -375,7 +375,7 @@ def main(argv):
     for key, value in row.items():
         print(f"{key:>36}: {value}")
     if FLAGS.json:
-        pathlib.Path(FLAGS.json).write_text(json.dumps(row, indent=2))
+        report.save_text(pathlib.Path(FLAGS.json), json.dumps(row, indent=2), remedy="free space and rerun")
 
 
 if __name__ == "__main__":

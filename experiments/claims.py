@@ -113,7 +113,7 @@ def record(key, entry):
     claims = load()
     claims[key] = entry
     CLAIMS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    files.write_text_whole(CLAIMS_FILE, json.dumps(claims, indent=2, sort_keys=True, default=str) + "\n")
+    report.save_text(CLAIMS_FILE, json.dumps(claims, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def load():
@@ -169,7 +169,7 @@ def write_readme_table():
         return
     head, rest = text.split(TABLE_START, 1)
     tail = rest.split(TABLE_END, 1)[1]
-    README.write_text(f"{head}{TABLE_START}\n{table()}\n{TABLE_END}{tail}")
+    report.save_text(README, f"{head}{TABLE_START}\n{table()}\n{TABLE_END}{tail}")
 
 
 def main(argv):

@@ -14,12 +14,22 @@ import tempfile
 
 from absl import flags
 
-from replica import errors
+from replica import errors, files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]   # the repository's root
 RESULTS = REPO / "experiments" / "results"
 flags.DEFINE_string("out_dir", None, "Where to write the results (default experiments/results).")
 errors.writable_folder_flag("out_dir")
+
+
+def save(path, write, remedy="free space and rerun the same command: the runs it finished are reused"):
+    """`write(temporary path)`, renamed to `path` when whole (replica.files.write_whole); a write that fails (a full
+    disk) is one line saying what to do, not a traceback after hours of training."""
+    files.write_whole_or_raise(errors.UserError, path, write, remedy)
+
+
+def save_text(path, text, **remedy):
+    save(path, lambda tmp: tmp.write_text(text), **remedy)
 
 
 def scratch_dir(prefix="experiment-"):
@@ -128,10 +138,10 @@ def write_table(name, title, rows, columns, notes=(), out_dir=None, extra=None):
     header = [f"# {title}", "", f"Command: `{command_line()}`  ", f"Run: {stamp} on {platform.node() or 'this machine'}"
               f" ({machine()})", ""]
     text = "\n".join(header + [markdown_table(rows, columns), ""] + [f"- {n}" for n in notes]) + "\n"
-    (out / f"{name}.md").write_text(text)
+    save_text(out / f"{name}.md", text)
     payload = {"title": title, "command": command_line(), "date": stamp, "machine": machine(),
                "columns": list(columns), "rows": rows, "notes": list(notes), **(extra or {})}
-    (out / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+    save_text(out / f"{name}.json", json.dumps(payload, indent=2, default=str))
     print(text)
     return text
 
@@ -161,7 +171,7 @@ def line_figure(name, series, xlabel, ylabel, title, out_dir=None, logx=False, h
         ax.legend()
     fig.tight_layout()
     path = out / f"{name}.png"
-    fig.savefig(path)
+    save(path, fig.savefig)
     plt.close(fig)
     return path
 
@@ -183,6 +193,6 @@ def image_figure(name, images, titles, suptitle, out_dir=None, rows=1):
     fig.suptitle(suptitle)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (3.2 * rows)))   # half an inch above the grid for the title
     path = out / f"{name}.png"
-    fig.savefig(path)
+    save(path, fig.savefig)
     plt.close(fig)
     return path

@@ -522,9 +522,9 @@ def main(argv):
     if LINES:
         import pathlib
         path = pathlib.Path(FLAGS.out_dir or report.RESULTS) / f"speed_trials_towers{FLAGS.towers}{suffix}.md"
-        path.write_text(f"# Speed trials, --towers={FLAGS.towers}\n\n- command: `{report.command_line()}`\n"
-                        f"- date: {datetime.date.today()}\n- machine: {report.machine()}\n\n```"
-                        + "\n".join(LINES) + "\n```\n")
+        report.save_text(path, f"# Speed trials, --towers={FLAGS.towers}\n\n- command: `{report.command_line()}`\n"
+                               f"- date: {datetime.date.today()}\n- machine: {report.machine()}\n\n```"
+                               + "\n".join(LINES) + "\n```\n")
         print(f"wrote {path}")
 
 

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags  # noqa: E402
 
 from experiments import report  # noqa: E402  (defines --out_dir)
-from replica import choices, files  # noqa: E402
+from replica import choices  # noqa: E402
 from replica.errors import UserError, run_main  # noqa: E402
 
 flags.DEFINE_bool("quick", False, "A few steps per variant on the shipped slice (checks the script end to end).")
@@ -233,7 +233,7 @@ def keep_record(run_dir):
     record = RECORDS / run_dir.name
     record.mkdir(parents=True, exist_ok=True)
     for name in ("history.json", "variant.json"):   # variant.json last: it marks the record complete
-        files.write_whole(record / name, lambda tmp: shutil.copyfile(run_dir / name, tmp))
+        report.save(record / name, lambda tmp: shutil.copyfile(run_dir / name, tmp))
 
 
 def data_settings(variant, spec, quick, train_limit):

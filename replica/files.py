@@ -24,6 +24,15 @@ def write_text_whole(path, text):
     write_whole(path, lambda tmp: tmp.write_text(text))
 
 
+def write_whole_or_raise(error, path, save, remedy):
+    """`write_whole`; a write that fails (a full disk) leaves the old file and raises `error`, one line naming the
+    file, what went wrong and `remedy`, what to do."""
+    try:
+        write_whole(path, save)
+    except OSError as e:
+        raise error(f"could not write {path} ({failure_reason(e)}); {remedy}") from None
+
+
 def read_json(path, error, remedy):
     """The JSON in `path`; a file that cannot be read or parsed (damaged outside the replica: every writer here
     replaces its file whole) raises `error` naming it, with `remedy`, what to do: one line, the files beside it kept."""

@@ -411,6 +411,17 @@ def test_a_full_disk_while_saving_is_one_line_and_loses_nothing(small_data, tmp_
     assert results["steps"] == 8 and not list((tmp_path / "checkpoints").glob("*_temp*"))
 
 
+def test_an_experiments_table_on_a_full_disk_is_one_line_and_leaves_the_old_table(tmp_path):
+    from experiments import report
+    (tmp_path / "dropout.md").write_text("the table of the last run")
+    (tmp_path / f"dropout.{os.getpid()}.tmp.md").symlink_to("/dev/full")   # the write's temporary: ENOSPC
+    with pytest.raises(replica.errors.UserError, match=r"could not write .*dropout.md \(No space left on device\); "
+                                                       "free space and rerun the same command: the runs it finished"):
+        report.write_table("dropout", "Dropout", [{"a": 1}], ["a"], out_dir=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["dropout.md"]
+    assert (tmp_path / "dropout.md").read_text() == "the table of the last run"
+
+
 def test_a_tensorboard_write_that_fails_is_one_line(tmp_path, monkeypatch):
     """TensorBoard's writer on a disk that is full (its folder cannot be made here; the writes fail through a seam):
     a CheckpointWriteError saying what to do, not TensorFlow's ResourceExhaustedError traceback."""

@@ -41,9 +41,10 @@ def write(path, save):
     """replica.files.write_whole: `path` whole or absent; a failed write (a full disk) is a DataError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_whole(path, save)
     except OSError as e:
-        raise DataError(f"could not write {path} ({e.strerror or e}); free space there and rerun") from None
+        raise DataError(f"could not make {path.parent} ({e.strerror or e}); choose a --cache_dir you can write "
+                        "to") from None
+    files.write_whole_or_raise(DataError, path, save, "free space there and rerun")
 
 
 def keep(path, save):

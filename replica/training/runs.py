@@ -136,11 +136,8 @@ def write_json_atomically(path, obj):
 def write_atomically(path, text):
     """Write `text` to `path` whole or not at all; a failed write (a full disk) leaves the old file and raises
     CheckpointWriteError saying what to do."""
-    try:
-        files.write_text_whole(path, text)
-    except OSError as e:
-        raise checkpoints.CheckpointWriteError(f"could not write {path} ({e.strerror or e}); free space and rerun "
-                                               "the same command to resume") from None
+    files.write_whole_or_raise(checkpoints.CheckpointWriteError, path, lambda tmp: tmp.write_text(text),
+                               "free space and rerun the same command to resume")
 
 
 def find_run(path):
