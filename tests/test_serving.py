@@ -1,6 +1,7 @@
 """A trained net in use: classification of image files, evaluation of imported weights on ILSVRC classes, and a
 SavedModel that a fresh process loads and that gives the same probabilities."""
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -62,7 +63,7 @@ print(json.dumps({"probabilities": out["probabilities"].numpy()[0].tolist(),
 @pytest.mark.slow
 @pytest.mark.parametrize("towers", [2, "grouped"])
 def test_an_export_loads_in_a_fresh_process_and_serves_the_same_probabilities(onnx_file, tmp_path, towers,
-                                                                              two_devices):
+                                                                              two_devices, monkeypatch):
     classifier = serving.from_onnx(onnx_file, towers, devices=two_devices if towers == 2 else None)
     out = serving.export(classifier, tmp_path / "export")
     photo = PHOTOS[1]
@@ -80,6 +81,15 @@ def test_an_export_loads_in_a_fresh_process_and_serves_the_same_probabilities(on
     (tmp_path / "a-file").write_text("")
     with pytest.raises(UserError, match=f"could not write the SavedModel to {tmp_path}/a-file/export"):
         serving.export(classifier, tmp_path / "a-file" / "export")
+
+    def disk_full(module, folder, **kwargs):   # the disk fills half-way through the variables
+        pathlib.Path(folder, "variables").mkdir(parents=True)
+        pathlib.Path(folder, "variables", "variables.data-00000-of-00001").write_bytes(b"\0" * 1000)
+        raise tf.errors.ResourceExhaustedError(None, None, f"{folder}/variables; No space left on device")
+    monkeypatch.setattr(tf.saved_model, "save", disk_full)
+    with pytest.raises(UserError, match=r"SavedModel to .*full-disk \(No space left on device\); free space"):
+        serving.export(classifier, tmp_path / "full-disk")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "export"]   # nothing half written is left
 
 
 @pytest.mark.slow

@@ -6,14 +6,16 @@ preprocessing is the paper's test-time one (PAPER.md 3): shorter side to 256, th
 then the centre input_size crop or the 10 crops (paper 4.1); a CIFAR-10 net takes the whole image at 32x32.
 """
 import dataclasses
+import os
 import pathlib
+import shutil
 
 import numpy as np
 import tensorflow as tf
 
 from replica.training import evaluate as evaluate_lib
 from replica.inputs import cifar10, ilsvrc, input_pipeline, photos, transforms
-from replica import paper
+from replica import files, paper
 from replica.trained import pretrained
 from replica.training import runs
 from replica.errors import UserError
@@ -136,10 +138,13 @@ def export(classifier, out_dir):
     two_devices = classifier.model.devices is not None and len(set(classifier.model.devices)) > 1
     policy = (tf.saved_model.experimental.VariablePolicy.SAVE_VARIABLE_DEVICES if two_devices else
               tf.saved_model.experimental.VariablePolicy.NONE)
+    partial = out.with_name(f"{out.name}.{os.getpid()}.tmp")   # renamed to `out` when whole
     try:
-        tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve},
+        tf.saved_model.save(module, str(partial), signatures={"serving_default": module.serve},
                             options=tf.saved_model.SaveOptions(experimental_variable_policy=policy))
+        os.replace(partial, out)
     except (OSError, tf.errors.OpError) as e:   # a folder that cannot be written, a full disk
-        raise UserError(f"could not write the SavedModel to {out} ({getattr(e, 'message', None) or e}); free space "
-                        "or name a folder you can write to") from None
+        shutil.rmtree(partial, ignore_errors=True)
+        raise UserError(f"could not write the SavedModel to {out} ({files.failure_reason(e)}); free space or name a "
+                        "folder you can write to") from None
     return out
