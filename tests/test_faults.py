@@ -176,6 +176,14 @@ def test_a_failed_or_corrupt_download_is_one_line_saying_what_to_do(monkeypatch)
     assert asked["file_hash"] == "c58f30108f718f92721af3b95e74349a"   # a corrupt archive is refused, not extracted
 
 
+def test_an_image_to_classify_that_cannot_be_read_is_named(tmp_path):
+    from replica.inputs import photos
+    (tmp_path / "notes.jpg").write_text("not a jpeg")
+    for path in (tmp_path / "missing.jpg", tmp_path / "notes.jpg", tmp_path):   # absent, not an image, a folder
+        with pytest.raises(data_set.DataError, match=f"{path}: not a readable image"):
+            photos.read_image(path)
+
+
 def test_class_names_come_from_any_copy_of_batches_meta_and_a_damaged_one_is_named(tmp_path):
     folder = tmp_path / "cifar"
     shutil.copytree(cifar10.CIFAR10_SLICE, folder)

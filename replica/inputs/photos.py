@@ -19,7 +19,7 @@ def read_image(path):
     file when it is missing or not an image."""
     try:
         return tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
+    except tf.errors.OpError as e:   # missing, a folder, unreadable, not an image
         raise DataError(f"{path}: not a readable image ({e.message.splitlines()[0][:120]})") from None
 
 
