@@ -91,7 +91,8 @@ def load_onnx(path):
                            "(or pip install -e '.[onnx]')") from None
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ImportError_(f"{path}: no such file; download bvlcalexnet-8.onnx from {SOURCE}")
+        raise ImportError_(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}; download "
+                           f"bvlcalexnet-8.onnx from {SOURCE}")
     try:
         return onnx.load(str(path))
     except Exception as e:   # onnx raises DecodeError and others for a damaged file
