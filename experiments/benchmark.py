@@ -262,7 +262,7 @@ def benchmark(towers, gpus, batch_size, input_size, reference, data=None, infere
 
 
 def default_gpus(towers):
-    from replica import choices
+    """--gpus, or one device per tower (replica.choices.default_gpus)."""
     return FLAGS.gpus or choices.default_gpus(towers)
 
 
