@@ -139,8 +139,6 @@ def test_a_damaged_cache_is_computed_again_and_a_failed_cache_write_loses_nothin
     np.testing.assert_array_equal(uncached.stats.mean_image, first.stats.mean_image)
     assert f"not cached: could not write {stats_file} (No space left on device)" in caplog.text
     assert sorted(p.name for p in first.cache_dir.iterdir()) == ["skipped.json"]   # no half file left
-    with pytest.raises(data_set.DataError, match=f"could not write {stats_file} .*; free space there and rerun"):
-        cache.write(stats_file, lambda tmp: transforms.save_stats(first.stats, tmp))   # prepared shards' stats
 
 
 # --- CIFAR-10 batches -------------------------------------------------------------------------------------------

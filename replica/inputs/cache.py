@@ -1,6 +1,6 @@
 """What a photo data set keeps per data folder under --cache_dir (default ~/.cache/alexnet-replica): the mean image
 and PCA statistics of its training images (paper 2, 4.1), its example counts, its unreadable files. Read back when
-sound; computed again when absent or damaged; written whole or not at all (`write`, which prepared shards use too)."""
+sound; computed again when absent or damaged; written whole or not at all, and not at all on a full disk (`keep`)."""
 import hashlib
 import json
 import pathlib
@@ -9,7 +9,6 @@ import zipfile
 from absl import logging
 
 from replica import files
-from replica.inputs.data_set import DataError
 from replica.inputs.transforms import save_stats
 
 DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)   # what reading a damaged .npz or .json raises
@@ -37,23 +36,15 @@ def read_json(path):
     return read(path, lambda p: json.loads(p.read_text()))
 
 
-def write(path, save):
-    """replica.files.write_whole: `path` whole or absent; a failed write (a full disk) is a DataError."""
+def keep(path, save):
+    """`save(temporary path)`, renamed to `path` when whole (replica.files.write_whole). A failed write (a full disk,
+    a read-only --cache_dir) is a warning, and what was computed is used all the same: hours of statistics over
+    ILSVRC are not thrown away for want of a cache."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_whole(path, save)
     except OSError as e:
-        raise DataError(f"could not make {path.parent} ({e.strerror or e}); choose a --cache_dir you can write "
-                        "to") from None
-    files.write_whole_or_raise(DataError, path, save, "free space there and rerun")
-
-
-def keep(path, save):
-    """`write` for a cache: a failed write (a full disk, a read-only --cache_dir) is a warning, and what was
-    computed is used all the same: hours of statistics over ILSVRC are not thrown away for want of a cache."""
-    try:
-        write(path, save)
-    except DataError as e:
-        logging.warning("not cached: %s", e)
+        logging.warning("not cached: could not write %s (%s)", path, files.failure_reason(e))
 
 
 def keep_json(path, obj):

@@ -29,7 +29,7 @@ from absl import logging
 
 from replica.inputs import cache, ilsvrc, image_folder, photos, records, tars, transforms
 from replica import paper
-from replica.files import failure_reason, remove_leftovers, write_text_whole
+from replica.files import failure_reason, remove_leftovers, write_whole_or_raise
 from replica.errors import UserError, run_main, writable_folder_flag
 
 IMAGES_PER_SHARD = 1024
@@ -97,8 +97,7 @@ def write_shard(out, name, files, classes, quality, with_stats):
         (out / f"{name}.json").write_text(json.dumps(record))
     except (OSError, tf.errors.OpError) as e:   # a full disk: TFRecordWriter raises TensorFlow's error
         tmp.unlink(missing_ok=True)
-        raise UserError(f"writing {out / name} failed ({failure_reason(e)}); free space in {out} and rerun: "
-                        "the shards already written are kept") from None
+        raise UserError(f"writing {out / name} failed ({failure_reason(e)}); {after_a_full_disk(out)}") from None
     os.replace(tmp, out / name)   # the shard counts as written only from here
     return record
 
@@ -152,7 +151,8 @@ def prepare(data_dir, out_dir, images_per_shard=IMAGES_PER_SHARD, quality=QUALIT
         "skipped": [s for name in results for s in results[name]["skipped"]],
         "images_considered": total,
     }
-    write_text_whole(out / records.MANIFEST, json.dumps(manifest, indent=1))
+    write_whole_or_raise(UserError, out / records.MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)),
+                         after_a_full_disk(out))
     verify(out, manifest)
     return manifest
 
@@ -174,7 +174,12 @@ def write_stats(out, train_shards):
     if not sums.count:
         raise UserError(f"no training image of the source could be decoded; nothing written to {out}")
     stats = sums.stats()
-    cache.write(out / records.STATS, lambda tmp: transforms.save_stats(stats, tmp))
+    write_whole_or_raise(UserError, out / records.STATS, lambda tmp: transforms.save_stats(stats, tmp),
+                         after_a_full_disk(out))
+
+
+def after_a_full_disk(out):
+    return f"free space in {out} and rerun: the shards already written are kept"
 
 
 def verify(out, manifest):

@@ -69,7 +69,7 @@ class StatsSums:
 
 
 def save_stats(stats, path):
-    """Write ImageStats to an .npz file (through replica.inputs.cache.write, which makes it whole or absent)."""
+    """Write ImageStats to an .npz file (through replica.files.write_whole, which makes it whole or absent)."""
     np.savez(path, mean_image=stats.mean_image, eigenvalues=stats.eigenvalues, eigenvectors=stats.eigenvectors)
 
 
