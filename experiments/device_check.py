@@ -48,7 +48,7 @@ def device_facts():
                                                      if k in ("cuda_version", "cudnn_version", "is_cuda_build")}}
     gpus = tf.config.list_physical_devices("GPU")
     facts["gpus"] = [{"name": g.name, **tf.config.experimental.get_device_details(g),
-                      "memory_mb": devices.gpu_memory_mb(k)} for k, g in enumerate(gpus)]
+                      "memory_mb": devices.card_memory_mb(k)} for k, g in enumerate(gpus)]
     facts["cpu"] = platform.processor() or platform.machine()
     plan = devices.plan_devices(2, [0, 1], len(gpus))
     facts["layout_for_gpus_0_1"] = plan.describe()

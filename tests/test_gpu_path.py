@@ -12,12 +12,16 @@ from tests.conftest import REPO
 
 
 def test_a_cards_memory_is_read_from_the_driver_and_split_with_headroom():
-    assert devices.gpu_memory_mb(0, query=lambda i: "24576\n") == 24576
-    assert devices.gpu_memory_mb(0, query=lambda i: (_ for _ in ()).throw(OSError("no nvidia-smi"))) is None
+    assert devices.card_memory_mb(0, query=lambda i: "24576\n") == 24576
+    assert devices.card_memory_mb(0, query=lambda i: (_ for _ in ()).throw(OSError("no nvidia-smi"))) is None
     assert devices.split_memory_mb(24576, 2) == (24576 - 2457) // 2       # a tenth of a large card kept back
     assert devices.split_memory_mb(8192, 2) == (8192 - 1024) // 2         # at least 1 GB kept back
     assert devices.split_memory_mb(None, 2) == devices.DEFAULT_SPLIT_GPU_MB
     assert devices.device_memory_mb("/device:CPU:0") is None
+    one_card = devices.plan_devices(2, [0, 1], physical_gpus=1)   # the towers on two halves of one GPU
+    assert devices.carved_memory_mb(one_card, query=lambda i: "24576") == (24576 - 2457) // 2
+    assert devices.carved_memory_mb(one_card, gpu_memory_mb=4000, query=lambda i: "24576") == 4000   # the flag's
+    assert devices.carved_memory_mb(devices.plan_devices(2, [0, 1], physical_gpus=0)) is None          # the CPU's
 
 
 @pytest.fixture(scope="module")

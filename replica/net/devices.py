@@ -73,7 +73,7 @@ DEFAULT_SPLIT_GPU_MB = 5120   # per logical device when a GPU's memory cannot be
 SPLIT_HEADROOM_MB = 1024      # left to the CUDA context, cuDNN's workspaces and the runtime when a GPU is split
 
 
-def gpu_memory_mb(index, query=None):
+def card_memory_mb(index, query=None):
     """Total memory of physical GPU `index` in MB, or None when it cannot be read. TensorFlow reports a GPU's
     memory only once its runtime has started, too late to split it, so this asks the driver (nvidia-smi)."""
     try:
@@ -98,7 +98,7 @@ def device_memory_mb(name):
         return None
     if name in _carved_limits_mb:
         return _carved_limits_mb[name]
-    total = gpu_memory_mb(int(name.rsplit(":", 1)[1]))
+    total = card_memory_mb(int(name.rsplit(":", 1)[1]))
     return total - max(SPLIT_HEADROOM_MB, total // 10) if total else None
 
 
@@ -111,6 +111,14 @@ def split_memory_mb(total_mb, parts):
     return max(256, (total_mb - max(SPLIT_HEADROOM_MB, total_mb // 10)) // parts)
 
 
+def carved_memory_mb(plan, gpu_memory_mb=None, query=None):
+    """The memory limit of each logical device the plan carves out of GPU 0: --gpu_memory_mb, else the card's
+    memory split with headroom (split_memory_mb); None for devices carved out of the CPU."""
+    if plan.kind != "GPU":
+        return None
+    return gpu_memory_mb or split_memory_mb(card_memory_mb(0, query), plan.carve)
+
+
 def apply_plan(plan, gpu_memory_mb=None, verify=True):
     """Create the plan's logical devices (before TensorFlow starts) and return the tower device names.
 
@@ -120,7 +128,7 @@ def apply_plan(plan, gpu_memory_mb=None, verify=True):
     """
     if plan.carve:
         physical = tf.config.list_physical_devices(plan.kind)[0]
-        limit = (gpu_memory_mb or split_memory_mb(gpu_memory_mb(0), plan.carve)) if plan.kind == "GPU" else None
+        limit = carved_memory_mb(plan, gpu_memory_mb)
         config = [tf.config.LogicalDeviceConfiguration(memory_limit=limit)] * plan.carve
         try:
             tf.config.set_logical_device_configuration(physical, config)
