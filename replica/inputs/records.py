@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from replica.inputs import ilsvrc
-from replica import files, paper
+from replica import paper
+from replica.files import read_json
 from replica.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -119,7 +120,7 @@ def manifest_of(root):
     path = pathlib.Path(root) / MANIFEST
     if not path.is_file():
         return None
-    return files.read_json(path, ShardError, "rerun python -m replica.inputs.prepare to rewrite it")
+    return read_json(path, ShardError, "rerun python -m replica.inputs.prepare to rewrite it")
 
 
 def class_list(manifest):
