@@ -214,6 +214,8 @@ def write_ilsvrc_tars(folder, root):
 
 def test_the_downloaded_tars_are_prepared_in_place_with_the_folders_labels(folder, prepared, tmp_path):
     truth = write_ilsvrc_tars(folder, tmp_path)
+    with pytest.raises(UserError, match=f"{tmp_path} holds ILSVRC-2012's downloaded tars: prepare them once"):
+        ip.load_data("imagenet_folder", tmp_path)   # training reads the prepared shards, not the tars
     out = tmp_path / "out"
     manifest = prepare.prepare(tmp_path, out, images_per_shard=8)
     assert manifest["counts"] == prepared[1]["counts"] and manifest["source_layout"].startswith("the downloaded tars")

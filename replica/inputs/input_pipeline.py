@@ -13,8 +13,10 @@ Photos travel to the device as uint8 and the training step's first pass finishes
 epoch and every random draw are functions of (seed, epoch, position), so a resumed run sees the batches an
 uninterrupted one would. `load_data` picks the source a run names.
 """
+import pathlib
+
 from replica import paper
-from replica.inputs import records
+from replica.inputs import records, tars
 from replica.inputs.cifar10 import Cifar10
 from replica.inputs.data_set import DataError
 from replica.inputs.image_folder import ImageFolder
@@ -35,6 +37,10 @@ def load_data(dataset, data_dir=None, input_size=None, pca_colour_augment=False,
     if dataset == "imagenet_folder":
         if not data_dir:
             raise DataError("--dataset=imagenet_folder needs --data_dir pointing at a folder with train/ and val/")
+        if tars.found(data_dir) and not (pathlib.Path(data_dir) / "train").is_dir():
+            raise DataError(f"{data_dir} holds ILSVRC-2012's downloaded tars: prepare them once with python -m "
+                            f"replica.inputs.prepare --data_dir={data_dir} --out_dir=DIR, then train on "
+                            "--data_dir=DIR")
         shards = records.detect(data_dir)
         if shards:   # TFRecord shards: the official, TFDS or prepared layout
             return ImageShards(data_dir, *shards, input_size=input_size or paper.INPUT_SIZE, cache_dir=cache_dir,
