@@ -110,15 +110,24 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def peak_device_memory_mb(devices):
-    """Peak memory of each GPU device (nothing on a CPU-only machine, where peak RSS says it all)."""
+def gpu_names(devices):
+    """The GPU devices among `devices`, as TensorFlow's memory functions name them ("GPU:0")."""
+    return [d.split("/device:")[-1] for d in sorted(set(devices)) if "GPU" in d]
+
+
+def reset_peak_device_memory(devices):
+    """Start the GPU devices' peak memory afresh, for a process that measures one net after another."""
     import tensorflow as tf
-    out = {}
-    for d in sorted(set(devices)):
-        if "GPU" in d:
-            out[f"peak_memory_mb_{d.split('/device:')[-1]}"] = tf.config.experimental.get_memory_info(
-                d.split("/device:")[-1])["peak"] / 2 ** 20
-    return out
+    for name in gpu_names(devices):
+        tf.config.experimental.reset_memory_stats(name)
+
+
+def peak_device_memory_mb(devices):
+    """Peak memory of each GPU device since the process started or reset_peak_device_memory (nothing on a CPU-only
+    machine, where peak RSS says it all)."""
+    import tensorflow as tf
+    return {f"peak_memory_mb_{name}": tf.config.experimental.get_memory_info(name)["peak"] / 2 ** 20
+            for name in gpu_names(devices)}
 
 
 def synthetic_batches(batch_size, input_size, num_classes):

@@ -56,18 +56,10 @@ def device_facts():
 
 
 def supported_precisions(facts):
-    """float32 everywhere; bfloat16 on GPUs of compute capability 8.0+ and on CPUs with its units (AVX-512 BF16,
-    AMX, Arm BF16: replica.net.precision.CPU_UNITS); float16 on GPUs of 7.0+ (tf32 on 8.0+, checked in the
-    equivalence section)."""
+    """The precisions the devices have units for (replica.net.precision.modes_with_units; tf32 on GPUs of 8.0+ is
+    checked in the equivalence section)."""
     from replica.net import precision
-    modes = ["float32"]
-    if facts["gpus"]:
-        capability = min(tuple(g.get("compute_capability", (0, 0))) for g in facts["gpus"])
-        modes += ["mixed_bfloat16"] if capability >= (8, 0) else []
-        modes += ["mixed_float16"] if capability >= (7, 0) else []
-    elif not precision.emulated("mixed_bfloat16"):
-        modes.append("mixed_bfloat16")
-    return modes
+    return precision.modes_with_units([g.get("compute_capability", (0, 0)) for g in facts["gpus"]])
 
 
 def check_placement(two, input_size):
@@ -162,6 +154,7 @@ def benchmark_rows(two, precisions, batches, input_size):
                 model = replica.build_model(towers, num_classes=1000, input_size=input_size, precision=mode,
                                             devices=devices if towers == 2 else None)
                 flop = 3 * 2 * sum(r.macs for r in replica.layer_table(model))
+                benchmark.reset_peak_device_memory(devices)   # each row's own peak, not the process's
                 figures = benchmark.train_figures(model, benchmark.synthetic_batches(batch, input_size, 1000), batch,
                                                   flop, reference)
                 by_layout[name] = figures["images_per_second"]

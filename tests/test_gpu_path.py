@@ -24,6 +24,15 @@ def test_a_cards_memory_is_read_from_the_driver_and_split_with_headroom():
     assert devices.carved_memory_mb(devices.plan_devices(2, [0, 1], physical_gpus=0)) is None          # the CPU's
 
 
+def test_the_precisions_a_machine_has_units_for():
+    """The device check's choice (experiments/device_check.py): the lowest GPU's compute capability decides."""
+    assert precision.modes_with_units([(8, 6)]) == ["float32", "mixed_bfloat16", "mixed_float16"]   # an A10
+    assert precision.modes_with_units([(8, 0), (7, 0)]) == ["float32", "mixed_float16"]             # with a V100
+    assert precision.modes_with_units([(6, 0)]) == ["float32"]                                      # a P100
+    assert precision.modes_with_units([], flags=["avx2", "amx_bf16"]) == ["float32", "mixed_bfloat16"]
+    assert precision.modes_with_units([], flags=["avx2", "fma"]) == ["float32"]
+
+
 @pytest.fixture(scope="module")
 def towers_227():
     return replica.build_model(2, num_classes=1000, input_size=227, devices=["/device:CPU:0", "/device:CPU:1"])

@@ -106,6 +106,17 @@ def emulated(mode, flags=None):
     return not set(CPU_UNITS[mode]) & set(cpu_flags() if flags is None else flags)
 
 
+def modes_with_units(gpu_capabilities, flags=None):
+    """The precision modes this machine has arithmetic units for, float32 first: on GPUs (`gpu_capabilities`, their
+    compute capabilities; the lowest decides) mixed_bfloat16 from 8.0 and mixed_float16 from 7.0; on a machine
+    without GPUs mixed_bfloat16 where the CPU has units for it (CPU_UNITS)."""
+    modes = ["float32"]
+    if gpu_capabilities:
+        lowest = min(tuple(c) for c in gpu_capabilities)
+        return modes + ["mixed_bfloat16"] * (lowest >= (8, 0)) + ["mixed_float16"] * (lowest >= (7, 0))
+    return modes + [mode for mode in CPU_UNITS if not emulated(mode, flags)]
+
+
 def cpu_flags(cpuinfo="/proc/cpuinfo"):
     """The processor's feature flags as Linux lists them (x86's `flags`, Arm's `Features`); [] where it does not."""
     try:
