@@ -358,7 +358,8 @@ def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    runs.lock(tmp_path)        # a killed holder leaves no stuck lock
+    runs.lock(tmp_path)        # a killed holder leaves no stuck lock, and its name gives way to this process's
+    assert (tmp_path / "lock").read_text() == f"process {os.getpid()} on {os.uname().nodename}"
     runs.release(tmp_path)
 
 

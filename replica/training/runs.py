@@ -65,7 +65,9 @@ def try_lock(run_dir):
         return None
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(run_dir / "lock", "a+b", buffering=0)
+        # read-write, created if missing, not truncated (the holder's name stays until the lock is won) and not in
+        # append mode, where every write would land after the previous holder's name instead of over it
+        handle = open(os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644), "r+b", buffering=0)
     except OSError as e:
         raise RunError(f"cannot write the run folder {run_dir} ({e.strerror or e}); choose a folder you can write "
                        "to") from None
